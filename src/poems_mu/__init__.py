@@ -1,0 +1,13 @@
+"""POEMS for MuData: Product Of Experts for interpretable Multi-omics integration using Sparse decoding."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import datasets, pl, pp, tl
+from ._model import POEMS
+
+try:
+    __version__ = version("poems_mu")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0"
+
+__all__ = ["POEMS", "datasets", "pl", "pp", "tl", "__version__"]

@@ -1,0 +1,541 @@
+"""The POEMS model class: scvi-tools front end for MuData."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from mudata import MuData
+from scipy import sparse
+from scvi.data import AnnDataManager, fields
+from scvi.data._manager import AnnDataManagerValidationCheck
+from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
+from scvi.model.base._save_load import _load_saved_files
+
+from . import _constants as K
+from . import _validation as val
+from ._data import POEMSDataLoader, POEMSDataSplitter, observed_rows, registered_modalities
+from ._module import POEMSModule
+from ._training_plan import POEMSTrainingPlan
+
+logger = logging.getLogger(__name__)
+
+_CONSTANT_TOL = 1e-8
+
+
+def _feature_stats(data, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, SD (scale 1 for constant features) and 0/1 weight of each feature over the observed rows."""
+    x = data[rows[rows >= 0]]
+    x = x.toarray() if sparse.issparse(x) else np.asarray(x)
+    x = x.astype(np.float64)
+    mean = x.mean(0)
+    sd = x.std(0)
+    constant = sd <= _CONSTANT_TOL * (1 + np.abs(mean))
+    scale = np.where(constant, 1.0, sd)
+    return mean.astype(np.float32), scale.astype(np.float32), (~constant).astype(np.float32)
+
+
+class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+    """POEMS: Product Of Experts for interpretable Multi-omics integration using Sparse decoding.
+
+    Each modality has an encoder giving a Gaussian expert; a gating network weights the experts per sample; their
+    product is the shared posterior ``q(z | x)``; each modality is decoded by a Sparse-VAE decoder in which feature
+    ``j`` sees only ``z ⊙ W_v[j]``, with a spike-and-slab lasso prior on ``W_v``.
+
+    Parameters
+    ----------
+    mdata
+        MuData registered with :meth:`setup_mudata`.
+    n_latent
+        Number of latent factors K.
+    n_hidden_encoder
+        Width of the encoder MLPs.
+    n_layers_encoder
+        Depth of the encoder MLPs.
+    n_hidden_decoder
+        Width of each modality's shared generator in the sparse decoder.
+    n_hidden_gate
+        Width of the gating MLP.
+    dropout
+        Dropout rate in the encoders.
+    kl_weight
+        β: weight of the KL divergence in the ELBO.
+    prior_expert
+        Include the N(0, I) prior as an expert in the product of experts.
+    gating
+        ``"learned"`` or ``"fixed"`` (equal weights over the modalities a sample has).
+    decoder
+        ``"sparse"`` (POEMS) or ``"dense"`` (POEM: no feature-to-factor matrix, no sparsity prior).
+    lambda0, lambda1
+        Spike and slab rates of the spike-and-slab lasso prior on each ``W_v``.
+    ssl_a, ssl_b
+        Beta(a, b) prior on the slab probabilities θ; ``ssl_b=None`` uses ``b = D_v``.
+    sigma_prior_df
+        ν of the scaled inverse-χ² prior on the per-feature noise variances.
+    chunk_size, max_chunk_bytes
+        Feature chunking of the sparse decoders (bounded memory for very wide modalities).
+
+    Examples
+    --------
+    >>> import poems_mu as pm
+    >>> mdata = pm.datasets.breast_tcga()
+    >>> pm.POEMS.setup_mudata(mdata)
+    >>> model = pm.POEMS(mdata)
+    >>> model.train()
+    >>> model.store_results()
+
+    """
+
+    _module_cls = POEMSModule
+    _data_splitter_cls = POEMSDataSplitter
+    _training_plan_cls = POEMSTrainingPlan
+    _data_loader_cls = POEMSDataLoader
+
+    def __init__(
+        self,
+        mdata: MuData,
+        n_latent: int = 32,
+        n_hidden_encoder: int = 128,
+        n_layers_encoder: int = 2,
+        n_hidden_decoder: int = 64,
+        n_hidden_gate: int = 64,
+        dropout: float = 0.1,
+        kl_weight: float = 1.0,
+        prior_expert: bool = True,
+        gating: str = "learned",
+        decoder: str = "sparse",
+        lambda0: float = 10.0,
+        lambda1: float = 1.0,
+        ssl_a: float = 1.0,
+        ssl_b: float | None = None,
+        sigma_prior_df: float = 3.0,
+        chunk_size: int | None = None,
+        max_chunk_bytes: int | None = None,
+    ):
+        n_latent = val.check_n_latent(n_latent)
+        super().__init__(mdata)
+        self.modalities = registered_modalities(self.adata_manager)
+        n_features = [self.summary_stats[f"n_{K.x_key(m)}"] for m in self.modalities]
+        rows = observed_rows(self.adata_manager)
+        stats = [
+            _feature_stats(self.adata_manager.get_from_registry(K.x_key(m)), r)
+            for m, r in zip(self.modalities, rows, strict=True)
+        ]
+        for mod, (_, _, weight) in zip(self.modalities, stats, strict=True):
+            val.warn_constant_features(mod, weight == 0)
+        means, scales, weights = (list(s) for s in zip(*stats, strict=True))
+        self.module = self._module_cls(
+            self.modalities,
+            n_features,
+            means,
+            scales,
+            weights,
+            n_latent=n_latent,
+            n_hidden_encoder=n_hidden_encoder,
+            n_layers_encoder=n_layers_encoder,
+            n_hidden_decoder=n_hidden_decoder,
+            n_hidden_gate=n_hidden_gate,
+            dropout=dropout,
+            kl_weight=kl_weight,
+            prior_expert=prior_expert,
+            gating=gating,
+            decoder=decoder,
+            lambda0=lambda0,
+            lambda1=lambda1,
+            ssl_a=ssl_a,
+            ssl_b=ssl_b,
+            sigma_prior_df=sigma_prior_df,
+            chunk_size=chunk_size,
+            max_chunk_bytes=max_chunk_bytes,
+        )
+        n_obs = np.stack([r >= 0 for r in rows], axis=1).sum(0)
+        self._model_summary_string = (
+            f"POEMS: {len(self.modalities)} modalities ("
+            + ", ".join(
+                f"{m}: {d} features, {n} samples" for m, d, n in zip(self.modalities, n_features, n_obs, strict=True)
+            )
+            + f"), n_latent={n_latent}, decoder={decoder}, gating={gating}, prior_expert={prior_expert}, "
+            f"kl_weight={kl_weight}, lambda0={lambda0}, lambda1={lambda1}."
+        )
+        self.init_params_ = self._get_init_params(locals())
+
+    # ------------------------------------------------------------------------------------------------------
+    # setup
+    # ------------------------------------------------------------------------------------------------------
+    @classmethod
+    def setup_anndata(cls, adata, *args, **kwargs):
+        """Not supported: POEMS integrates several modalities; use :meth:`setup_mudata`."""
+        raise NotImplementedError(
+            "POEMS needs a MuData object with one AnnData per modality: use `POEMS.setup_mudata(mdata)`."
+        )
+
+    @classmethod
+    def setup_mudata(
+        cls,
+        mdata: MuData,
+        modalities: Sequence[str] | None = None,
+        layers: Mapping[str, str | None] | str | None = None,
+        nan_rows_as_missing: bool = False,
+        **kwargs,
+    ) -> None:
+        """Register a MuData for POEMS.
+
+        Any number of modalities, each with its own features, may be used. A sample may lack some modalities
+        (MuData's union of samples): it is gathered through ``mdata.obsmap`` and masked, never padded in place.
+        Beyond scvi's registry entries in ``.uns``, the MuData is not modified.
+
+        Parameters
+        ----------
+        mdata
+            The MuData to register.
+        modalities
+            Names of the modalities to use (default: all of ``mdata.mod``).
+        layers
+            Layer holding the data of each modality, as a mapping ``{modality: layer}`` (missing entries and
+            ``None`` mean ``.X``), or one layer name for all modalities.
+        nan_rows_as_missing
+            Treat a sample whose whole row of a modality is NaN as not having that modality. Otherwise any
+            non-finite value is an error.
+        **kwargs
+            Passed to :meth:`scvi.data.AnnDataManager.register_fields`.
+
+        """
+        setup_method_args = cls._get_setup_method_args(**locals())
+        val.check_mudata(mdata)
+        modalities = val.resolve_modalities(mdata, modalities)
+        layers = val.resolve_layers(mdata, modalities, layers)
+        for mod in modalities:
+            val.check_modality_data(mod, mdata.mod[mod], layers[mod], nan_rows_as_missing)
+        # the resolved choices are what a saved model must be re-registered with
+        setup_method_args["setup_args"].update({"modalities": modalities, "layers": layers})
+        mudata_fields = [
+            fields.MuDataLayerField(K.x_key(mod), layers[mod], mod_key=mod, is_count_data=False, mod_required=True)
+            for mod in modalities
+        ]
+        adata_manager = AnnDataManager(
+            fields=mudata_fields,
+            setup_method_args=setup_method_args,
+            validation_checks=AnnDataManagerValidationCheck(check_fully_paired_mudata=False),
+        )
+        adata_manager.register_fields(mdata, **kwargs)
+        observed = np.stack([r >= 0 for r in observed_rows(adata_manager)], axis=1)
+        val.check_coverage(mdata, modalities, observed)
+        cls.register_manager(adata_manager)
+
+    # ------------------------------------------------------------------------------------------------------
+    # training
+    # ------------------------------------------------------------------------------------------------------
+    def train(
+        self,
+        max_epochs: int = 500,
+        lr: float = 1e-3,
+        batch_size: int = 128,
+        train_size: float = 0.9,
+        validation_size: float | None = None,
+        early_stopping: bool = True,
+        early_stopping_patience: int = 50,
+        n_epochs_kl_warmup: int | None = 50,
+        weight_decay: float = 1e-6,
+        accelerator: str = "auto",
+        devices: int | list[int] | str = "auto",
+        plan_kwargs: dict | None = None,
+        **kwargs,
+    ):
+        """Train with scvi's trainer (Lightning); defaults suited to bulk cohorts of tens to thousands of samples.
+
+        Parameters
+        ----------
+        max_epochs
+            Maximum number of passes over the training samples.
+        lr
+            Learning rate (AdamW).
+        batch_size
+            Minibatch size; a last minibatch of one sample is fine (no BatchNorm).
+        train_size
+            Share of samples used for training; the rest is the validation set for early stopping.
+        validation_size
+            Share of samples for validation (default: ``1 - train_size``).
+        early_stopping
+            Stop when the validation ELBO has not improved for ``early_stopping_patience`` epochs. Needs a
+            non-empty validation set.
+        early_stopping_patience
+            Epochs without improvement before stopping.
+        n_epochs_kl_warmup
+            Epochs over which the KL weight rises linearly from 0 to ``kl_weight``.
+        weight_decay
+            AdamW weight decay.
+        accelerator, devices
+            Lightning's device selection (e.g. ``accelerator="gpu", devices=2, strategy="ddp"``).
+        plan_kwargs
+            Extra arguments of :class:`scvi.train.TrainingPlan` (they override the ones above).
+        **kwargs
+            Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and on to the Lightning trainer.
+
+        """
+        plan = {
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "optimizer": "AdamW",
+            "n_epochs_kl_warmup": n_epochs_kl_warmup,
+            "n_steps_kl_warmup": None,
+        }
+        plan.update(plan_kwargs or {})
+        has_validation = (validation_size or 0) > 0 or train_size < 1
+        if early_stopping and not has_validation:
+            raise ValueError("early_stopping needs a validation set: use train_size < 1 or early_stopping=False.")
+        if early_stopping:
+            kwargs.setdefault("early_stopping_monitor", "elbo_validation")
+            kwargs.setdefault("early_stopping_patience", early_stopping_patience)
+        kwargs.setdefault("check_val_every_n_epoch", 1)
+        return super().train(
+            max_epochs=max_epochs,
+            accelerator=accelerator,
+            devices=devices,
+            train_size=train_size,
+            validation_size=validation_size,
+            batch_size=batch_size,
+            early_stopping=early_stopping,
+            plan_kwargs=plan,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------------------------------------------
+    # outputs
+    # ------------------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def _collect(self, mdata: MuData | None, batch_size: int | None, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        mdata = self._validate_anndata(mdata)
+        self.module.eval()
+        out: dict[str, list] = {k: [] for k in keys}
+        for tensors in self._make_data_loader(adata=mdata, batch_size=batch_size):
+            res = self.module.inference(**self.module._get_inference_input(tensors))
+            for k in keys:
+                val_ = res["qz"].loc if k == "qz_mean" else res[k]
+                out[k].append(val_.detach().cpu().numpy())
+        return {k: np.concatenate(v) for k, v in out.items()}
+
+    def get_gating_weights(self, mdata: MuData | None = None, batch_size: int | None = None) -> pd.DataFrame:
+        """Per-sample gating weights α.
+
+        Parameters
+        ----------
+        mdata
+            MuData with the same modalities and features as the training data (default: the training MuData).
+        batch_size
+            Minibatch size for inference.
+
+        Returns
+        -------
+        DataFrame ``samples × modalities``; each row sums to one over the modalities the sample has and is exactly
+        0 for the ones it lacks.
+
+        """
+        mdata = self._validate_anndata(mdata)
+        alpha = self._collect(mdata, batch_size, ["alpha"])["alpha"]
+        return pd.DataFrame(alpha, index=mdata.obs_names.copy(), columns=list(self.modalities))
+
+    def _check_modality(self, modality: str) -> int:
+        if modality not in self.modalities:
+            raise ValueError(f"Modality {modality!r} is not in this model; its modalities are {self.modalities}.")
+        return self.modalities.index(modality)
+
+    def _sparse_only(self, what: str) -> None:
+        if self.module.decoder_type != "sparse":
+            raise ValueError(f"{what} exist only with decoder='sparse'; this model uses a dense decoder.")
+
+    def factor_names(self) -> list[str]:
+        """Names of the latent factors: ``factor_1 … factor_K``."""
+        return [f"factor_{k + 1}" for k in range(self.module.n_latent)]
+
+    def get_loadings(self, modality: str) -> pd.DataFrame:
+        """Feature-to-factor matrix ``W`` of one modality.
+
+        Parameters
+        ----------
+        modality
+            Modality name.
+
+        Returns
+        -------
+        DataFrame ``features × factors``. ``|W[j, k]|`` is the size of factor k's effect on standardised feature j;
+        0 means the factor does not reach the feature.
+
+        """
+        v = self._check_modality(modality)
+        self._sparse_only("Loadings")
+        w = self.module.decoders[v].W.detach().cpu().numpy()
+        return pd.DataFrame(w, index=self._var_names(modality), columns=self.factor_names())
+
+    def get_slab_probabilities(self, modality: str) -> pd.DataFrame:
+        """Posterior slab probabilities ``p*`` of one modality's loadings (features × factors)."""
+        v = self._check_modality(modality)
+        self._sparse_only("Slab probabilities")
+        p = self.module.priors[v].p_star.detach().cpu().numpy()
+        return pd.DataFrame(p, index=self._var_names(modality), columns=self.factor_names())
+
+    def get_feature_sigma(self, modality: str) -> pd.Series:
+        """Per-feature residual SD, in the units of the input data."""
+        v = self._check_modality(modality)
+        _, scale, _ = self.module.feature_stats(v)
+        sigma = (self.module.likelihoods[v].sigma * scale).detach().cpu().numpy()
+        return pd.Series(sigma, index=self._var_names(modality), name="poems_sigma")
+
+    def _var_names(self, modality: str) -> pd.Index:
+        return self.adata.mod[modality].var_names.copy()
+
+    # ------------------------------------------------------------------------------------------------------
+    # results on the MuData
+    # ------------------------------------------------------------------------------------------------------
+    def _result_targets(self, mdata: MuData) -> list[tuple[str, object, str]]:
+        targets = [("obsm", mdata.obsm, K.LATENT_KEY), ("obsm", mdata.obsm, K.GATES_KEY), ("uns", mdata.uns, K.UNS_KEY)]
+        targets += [("obs", mdata.obs, f"{K.GATE_OBS_PREFIX}{m}") for m in self.modalities]
+        for m in self.modalities:
+            ad = mdata.mod[m]
+            targets.append((f"mod['{m}'].var", ad.var, K.SIGMA_KEY))
+            if self.module.decoder_type == "sparse":
+                targets += [(f"mod['{m}'].varm", ad.varm, K.W_KEY), (f"mod['{m}'].varm", ad.varm, K.PSTAR_KEY)]
+        return targets
+
+    def store_results(self, mdata: MuData | None = None, overwrite: bool = False, batch_size: int | None = None):
+        """Write the model's results onto the MuData.
+
+        Writes ``obsm["X_poems"]`` (posterior means), ``obsm["poems_gates"]`` and ``obs["poems_gate_<modality>"]``,
+        ``mod[m].varm["poems_W"]`` and ``["poems_pstar"]`` (sparse decoder only), ``mod[m].var["poems_sigma"]`` and
+        ``uns["poems"]`` (model parameters, θ per modality). All of it survives ``mdata.write`` / ``read_h5mu``.
+
+        Parameters
+        ----------
+        mdata
+            MuData with the training data's modalities and features (default: the training MuData).
+        overwrite
+            Replace keys that already exist. Without it, existing keys raise an error and nothing is written.
+        batch_size
+            Minibatch size for inference.
+
+        Returns
+        -------
+        The MuData written to.
+
+        """
+        mdata = self.adata if mdata is None else mdata
+        self._validate_anndata(mdata)
+        existing = [f"{where}[{key!r}]" for where, store, key in self._result_targets(mdata) if key in store]
+        if existing and not overwrite:
+            raise ValueError(
+                f"These keys already exist and would be overwritten: {', '.join(existing)}. "
+                "Pass overwrite=True to replace them."
+            )
+        res = self._collect(mdata, batch_size, ["qz_mean", "alpha"])
+        mdata.obsm[K.LATENT_KEY] = res["qz_mean"].astype(np.float32)
+        mdata.obsm[K.GATES_KEY] = pd.DataFrame(res["alpha"], index=mdata.obs_names, columns=list(self.modalities))
+        for v, m in enumerate(self.modalities):
+            mdata.obs[f"{K.GATE_OBS_PREFIX}{m}"] = res["alpha"][:, v]
+            ad = mdata.mod[m]
+            ad.var[K.SIGMA_KEY] = self.get_feature_sigma(m).to_numpy()
+            if self.module.decoder_type == "sparse":
+                ad.varm[K.W_KEY] = self.get_loadings(m).to_numpy()
+                ad.varm[K.PSTAR_KEY] = self.get_slab_probabilities(m).to_numpy()
+        uns = {
+            "params": json.dumps(
+                self.init_params_.get("non_kwargs", {}) | self.init_params_.get("kwargs", {}), default=str
+            ),
+            "modalities": list(self.modalities),
+            "factors": self.factor_names(),
+        }
+        if self.module.decoder_type == "sparse":
+            uns["theta"] = {m: self.module.priors[v].theta.cpu().numpy() for v, m in enumerate(self.modalities)}
+        if K.UNS_KEY in mdata.uns and isinstance(mdata.uns[K.UNS_KEY], Mapping):
+            # keep what tl functions stored (variance explained, subtyping metrics, ...)
+            uns = {**mdata.uns[K.UNS_KEY], **uns}
+        mdata.uns[K.UNS_KEY] = uns
+        return mdata
+
+    # ------------------------------------------------------------------------------------------------------
+    # save / load
+    # ------------------------------------------------------------------------------------------------------
+    def save(
+        self, dir_path: str, prefix: str | None = None, overwrite: bool = False, save_anndata: bool = False, **kwargs
+    ):
+        """Save the model atomically: a crash mid-save leaves an earlier save in ``dir_path`` intact.
+
+        Parameters
+        ----------
+        dir_path
+            Directory to write.
+        prefix
+            Prefix of the file names.
+        overwrite
+            Replace an existing directory.
+        save_anndata
+            Also write the MuData.
+        **kwargs
+            Passed to :meth:`scvi.model.base.BaseModelClass.save`.
+
+        """
+        dir_path = os.path.abspath(dir_path)
+        if os.path.exists(dir_path) and not overwrite:
+            raise ValueError(f"{dir_path} already exists; pass overwrite=True or choose another directory.")
+        parent = os.path.dirname(dir_path)
+        os.makedirs(parent, exist_ok=True)
+        tmp = os.path.join(parent, f".{os.path.basename(dir_path)}.tmp-{uuid.uuid4().hex}")
+        backup = None
+        try:
+            super().save(tmp, prefix=prefix, overwrite=False, save_anndata=save_anndata, **kwargs)
+            if os.path.exists(dir_path):
+                backup = f"{tmp}.old"
+                os.replace(dir_path, backup)
+            os.replace(tmp, dir_path)
+        finally:
+            if os.path.exists(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+
+    @classmethod
+    def load(cls, dir_path: str, adata: MuData | None = None, prefix: str | None = None, **kwargs):
+        """Load a saved model, checking that ``adata`` has the modalities and features it was trained on.
+
+        Parameters
+        ----------
+        dir_path
+            Directory written by :meth:`save`.
+        adata
+            MuData with the same modalities and features (in the same order) as the training data; ``None`` loads
+            the MuData saved with the model.
+        prefix
+            Prefix of the file names.
+        **kwargs
+            Passed to :meth:`scvi.model.base.BaseModelClass.load`.
+
+        """
+        if adata is not None:
+            attr_dict, var_names, _, _ = _load_saved_files(dir_path, False, map_location="cpu", prefix=prefix)
+            modalities = attr_dict["registry_"]["setup_args"]["modalities"]
+            val.check_mudata(adata)
+            for mod in modalities:
+                if mod not in adata.mod:
+                    raise ValueError(
+                        f"The saved model was trained with modality {mod!r}, which this MuData lacks "
+                        f"(it has {list(adata.mod.keys())})."
+                    )
+                saved = np.asarray(var_names[mod]).astype(str)
+                given = np.asarray(adata.mod[mod].var_names).astype(str)
+                if saved.shape != given.shape or not np.array_equal(saved, given):
+                    n_diff = len(set(saved) ^ set(given))
+                    detail = f"{n_diff} feature names differ" if n_diff else "the feature order differs"
+                    raise ValueError(
+                        f"Modality {mod!r} has {given.size} features here but the model was trained on {saved.size} "
+                        f"({detail}). Subset/reorder it to the training features: "
+                        f"`mdata.mod[{mod!r}] = mdata.mod[{mod!r}][:, saved_names]`."
+                    )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*var_names.*")
+            return super().load(dir_path, adata=adata, prefix=prefix, **kwargs)

@@ -1,0 +1,213 @@
+"""The POEMS torch module: per-modality encoders, gated product of experts, sparse decoders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
+from torch import nn
+from torch.distributions import Normal
+
+from ._constants import mask_key, x_key
+from .nn import (
+    DenseDecoder,
+    GatingNetwork,
+    GaussianLikelihood,
+    ModalityEncoder,
+    SparseDecoder,
+    SpikeSlabLasso,
+    product_of_experts,
+)
+
+
+class POEMSModule(BaseModuleClass):
+    """POEMS: Product Of Experts for interpretable Multi-omics integration using Sparse decoding.
+
+    Data reach the module standardised per feature (``(x − mean) / scale`` with the buffers below), so the
+    model is invariant to a per-feature affine change of the input; the likelihood is on that scale.
+
+    Parameters
+    ----------
+    modalities
+        Modality names, in registry order.
+    n_features
+        Number of features of each modality.
+    feature_mean, feature_scale
+        Per-modality arrays used to standardise each feature (scale 1 for constant features).
+    feature_weight
+        Per-modality 0/1 arrays: features with weight 0 (constant ones) do not enter the likelihood.
+    n_latent
+        Latent dimension K.
+    n_hidden_encoder, n_layers_encoder, dropout
+        Encoder MLP width, depth and dropout.
+    n_hidden_decoder
+        Width H of each modality's shared generator.
+    n_hidden_gate
+        Width of the gating MLP.
+    kl_weight
+        β, the weight of the KL term (multiplied by the warm-up factor during training).
+    prior_expert
+        Include the N(0, I) prior as an expert in the product.
+    gating
+        ``"learned"`` (the gating network) or ``"fixed"`` (equal weights over observed modalities).
+    decoder
+        ``"sparse"`` (Sparse-VAE decoder with the spike-and-slab lasso prior on W) or ``"dense"`` (POEM ablation).
+    lambda0, lambda1, ssl_a, ssl_b
+        Spike-and-slab lasso hyperparameters; ``ssl_b=None`` uses ``b = D_v`` per modality.
+    sigma_prior_df
+        ν of the scaled inverse-χ² prior on the per-feature variances.
+    chunk_size, max_chunk_bytes
+        Feature chunking of the sparse decoders (see :class:`~poems_mu.nn.SparseDecoder`).
+
+    """
+
+    def __init__(
+        self,
+        modalities: Sequence[str],
+        n_features: Sequence[int],
+        feature_mean: Sequence[torch.Tensor],
+        feature_scale: Sequence[torch.Tensor],
+        feature_weight: Sequence[torch.Tensor],
+        n_latent: int = 32,
+        n_hidden_encoder: int = 128,
+        n_layers_encoder: int = 2,
+        n_hidden_decoder: int = 64,
+        n_hidden_gate: int = 64,
+        dropout: float = 0.1,
+        kl_weight: float = 1.0,
+        prior_expert: bool = True,
+        gating: str = "learned",
+        decoder: str = "sparse",
+        lambda0: float = 10.0,
+        lambda1: float = 1.0,
+        ssl_a: float = 1.0,
+        ssl_b: float | None = None,
+        sigma_prior_df: float = 3.0,
+        chunk_size: int | None = None,
+        max_chunk_bytes: int | None = None,
+    ):
+        super().__init__()
+        if gating not in ("learned", "fixed"):
+            raise ValueError(f"gating must be 'learned' or 'fixed', got {gating!r}.")
+        if decoder not in ("sparse", "dense"):
+            raise ValueError(f"decoder must be 'sparse' or 'dense', got {decoder!r}.")
+        self.modalities = list(modalities)
+        self.n_latent = n_latent
+        self.kl_weight = float(kl_weight)
+        self.prior_expert = prior_expert
+        self.decoder_type = decoder
+        for v in range(len(self.modalities)):
+            self.register_buffer(f"mean_{v}", torch.as_tensor(feature_mean[v], dtype=torch.float32))
+            self.register_buffer(f"scale_{v}", torch.as_tensor(feature_scale[v], dtype=torch.float32))
+            self.register_buffer(f"weight_{v}", torch.as_tensor(feature_weight[v], dtype=torch.float32))
+        self.encoders = nn.ModuleList(
+            [ModalityEncoder(d, n_latent, n_hidden_encoder, n_layers_encoder, dropout) for d in n_features]
+        )
+        self.gate = GatingNetwork(len(self.modalities), n_latent, n_hidden_gate, fixed=gating == "fixed")
+        chunk_kwargs = {"chunk_size": chunk_size}
+        if max_chunk_bytes is not None:
+            chunk_kwargs["max_chunk_bytes"] = int(max_chunk_bytes)
+        if decoder == "sparse":
+            self.decoders = nn.ModuleList(
+                [SparseDecoder(d, n_latent, n_hidden_decoder, **chunk_kwargs) for d in n_features]
+            )
+            self.priors = nn.ModuleList(
+                [SpikeSlabLasso(d, n_latent, lambda0, lambda1, ssl_a, ssl_b) for d in n_features]
+            )
+        else:
+            self.decoders = nn.ModuleList([DenseDecoder(d, n_latent, n_hidden_decoder) for d in n_features])
+            self.priors = None
+        self.likelihoods = nn.ModuleList([GaussianLikelihood(d, prior_df=sigma_prior_df) for d in n_features])
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+    def feature_stats(self, v: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(mean, scale, weight)`` buffers of modality ``v``."""
+        return getattr(self, f"mean_{v}"), getattr(self, f"scale_{v}"), getattr(self, f"weight_{v}")
+
+    def standardise(self, v: int, x: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        """Standardise modality ``v``; rows of samples without the modality become exactly 0."""
+        mean, scale, _ = self.feature_stats(v)
+        return ((x - mean) / scale) * observed.unsqueeze(-1)
+
+    def _observed(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.stack([tensors[mask_key(m)] for m in self.modalities], dim=1).bool()
+
+    # -- scvi interface ------------------------------------------------------------------------------------
+    def _get_inference_input(self, tensors: dict[str, torch.Tensor]) -> dict:
+        return {"xs": [tensors[x_key(m)] for m in self.modalities], "observed": self._observed(tensors)}
+
+    def _get_generative_input(self, tensors: dict[str, torch.Tensor], inference_outputs: dict) -> dict:
+        return {"z": inference_outputs["z"]}
+
+    @auto_move_data
+    def inference(self, xs: list[torch.Tensor], observed: torch.Tensor, n_samples: int = 1) -> dict:
+        """Encode every modality, gate, and fuse the experts into ``q(z | x)``."""
+        xs_std = [self.standardise(v, x, observed[:, v]) for v, x in enumerate(xs)]
+        mus, logvars = zip(*(enc(x) for enc, x in zip(self.encoders, xs_std, strict=True)), strict=True)
+        mu, logvar = torch.stack(mus, dim=1), torch.stack(logvars, dim=1)
+        log_alpha = self.gate(mu, observed)
+        qz_m, qz_logvar = product_of_experts(mu, logvar, log_alpha, self.prior_expert)
+        qz = Normal(qz_m, torch.exp(0.5 * qz_logvar))
+        z = qz.rsample() if n_samples == 1 else qz.rsample((n_samples,))
+        return {"z": z, "qz": qz, "alpha": log_alpha.exp(), "xs_std": xs_std, "observed": observed}
+
+    @auto_move_data
+    def generative(self, z: torch.Tensor) -> dict:
+        """Decode ``z`` into each modality's mean (standardised scale)."""
+        return {"px_means": [dec(z) for dec in self.decoders]}
+
+    def loss(
+        self,
+        tensors: dict[str, torch.Tensor],
+        inference_outputs: dict,
+        generative_outputs: dict,
+        kl_weight: float = 1.0,
+        n_obs: int = 1,
+    ) -> LossOutput:
+        """ELBO with per-sample sums (DESIGN.md §2); global prior terms enter once per step divided by ``n_obs``."""
+        observed = inference_outputs["observed"].to(inference_outputs["z"].dtype)
+        rec = {}
+        for v, mod in enumerate(self.modalities):
+            _, _, weight = self.feature_stats(v)
+            nll = self.likelihoods[v].nll(inference_outputs["xs_std"][v], generative_outputs["px_means"][v])
+            rec[mod] = (nll * weight).sum(-1) * observed[:, v]
+        qz = inference_outputs["qz"]
+        kl_z = 0.5 * (qz.loc.pow(2) + qz.scale.pow(2) - 1 - 2 * qz.scale.log()).sum(-1)
+        global_terms = self.global_penalty()
+        rec_total = torch.stack(list(rec.values()), dim=0).sum(0)
+        loss = (rec_total + kl_weight * self.kl_weight * kl_z).mean() + global_terms / n_obs
+        return LossOutput(
+            loss=loss,
+            reconstruction_loss=rec,
+            kl_local={"kl_z": kl_z},
+            kl_global=global_terms,
+            extra_metrics=self.sparsity_metrics(),
+        )
+
+    # -- sparsity -------------------------------------------------------------------------------------------
+    def global_penalty(self) -> torch.Tensor:
+        """Spike-and-slab lasso penalties on every W plus the σ priors (not yet divided by ``n_obs``)."""
+        total = sum(lik.prior_penalty(self.feature_stats(v)[2]) for v, lik in enumerate(self.likelihoods))
+        if self.priors is not None:
+            total = total + sum(prior.penalty(dec.W) for prior, dec in zip(self.priors, self.decoders, strict=True))
+        return total
+
+    @torch.no_grad()
+    def e_step(self) -> None:
+        """Update p* and θ of every modality from its current W (call after each optimizer step)."""
+        if self.priors is None:
+            return
+        for prior, dec in zip(self.priors, self.decoders, strict=True):
+            prior.e_step(dec.W)
+
+    @torch.no_grad()
+    def sparsity_metrics(self) -> dict[str, torch.Tensor]:
+        """θ mean and W density (share of |W| > 0.01) per modality."""
+        if self.priors is None:
+            return {}
+        out = {}
+        for mod, prior, dec in zip(self.modalities, self.priors, self.decoders, strict=True):
+            out[f"theta_{mod}"] = prior.theta.mean()
+            out[f"W_density_{mod}"] = (dec.W.abs() > 0.01).float().mean()
+        return out

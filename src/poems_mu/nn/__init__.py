@@ -1,0 +1,19 @@
+"""Neural-network building blocks of the POEMS module."""
+
+from ._encoder import ModalityEncoder
+from ._gating import GatingNetwork, masked_log_softmax
+from ._likelihood import GaussianLikelihood
+from ._poe import product_of_experts
+from ._sparse_decoder import DenseDecoder, SparseDecoder
+from ._ssl_prior import SpikeSlabLasso
+
+__all__ = [
+    "DenseDecoder",
+    "GatingNetwork",
+    "GaussianLikelihood",
+    "ModalityEncoder",
+    "SparseDecoder",
+    "SpikeSlabLasso",
+    "masked_log_softmax",
+    "product_of_experts",
+]

@@ -1,0 +1,43 @@
+"""Gated product of Gaussian experts (POEMS paper, Eq. 1), computed in log space."""
+
+from __future__ import annotations
+
+import torch
+
+
+def product_of_experts(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    log_alpha: torch.Tensor,
+    prior_expert: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fuse V Gaussian experts whose precisions are rescaled by gating weights.
+
+    ``tau_s = sum_v alpha_v tau_v (+1 with the N(0, I) prior expert)`` and
+    ``mu_s = sum_v alpha_v tau_v mu_v / tau_s`` with ``tau_v = exp(-logvar_v)``.
+
+    Parameters
+    ----------
+    mu
+        Expert means, ``(batch, V, K)``.
+    logvar
+        Expert log-variances, ``(batch, V, K)``.
+    log_alpha
+        Log gating weights, ``(batch, V)``; ``-inf`` for a modality the sample does not have, so that its expert has
+        exactly no influence.
+    prior_expert
+        Add the standard normal prior as one more expert with weight one.
+
+    Returns
+    -------
+    ``(mu_s, logvar_s)``, each ``(batch, K)``.
+
+    """
+    log_w = log_alpha.unsqueeze(-1) - logvar  # log(alpha_v tau_v), (B, V, K)
+    if prior_expert:
+        log_w = torch.cat([log_w, torch.zeros_like(log_w[:, :1])], dim=1)
+        mu = torch.cat([mu, torch.zeros_like(mu[:, :1])], dim=1)
+    log_tau_s = torch.logsumexp(log_w, dim=1)  # (B, K)
+    weights = torch.exp(log_w - log_tau_s.unsqueeze(1))  # normalised, exactly 0 where alpha = 0
+    mu_s = (weights * mu).sum(dim=1)
+    return mu_s, -log_tau_s
