@@ -161,13 +161,22 @@ def test_loading_leaves_mudata_options_alone_and_is_quiet(loader, tmp_path):
     assert _mudata_options() == before
 
 
+@pytest.mark.parametrize("new_update_behaviour", [True, False])
 @pytest.mark.parametrize("loader", [datasets.rosmap, datasets.breast_tcga])
-def test_h5mu_roundtrip_keeps_obs(loader, tmp_path):
+def test_h5mu_roundtrip_keeps_obs(loader, new_update_behaviour, tmp_path):
     mdata = loader()
     path = tmp_path / "data.h5mu"
-    with md.set_options(pull_on_update=False):
-        mdata.write(path, compression="gzip")
-        back = md.read_h5mu(path)
+    if new_update_behaviour:
+        with md.set_options(pull_on_update=False):
+            mdata.write(path, compression="gzip")
+            back = md.read_h5mu(path)
+    else:  # mudata's default (0.3.x warns that the default will change)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            mdata.write(path, compression="gzip")
+            back = md.read_h5mu(path)
+            back.update()
+    assert list(back.obs.columns) == list(mdata.obs.columns)
     assert list(back.mod) == list(mdata.mod)
     assert back.obs_names.equals(mdata.obs_names)
     for column in mdata.obs.columns:

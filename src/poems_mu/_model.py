@@ -29,6 +29,8 @@ from ._training_plan import POEMSTrainingPlan
 logger = logging.getLogger(__name__)
 
 _CONSTANT_TOL = 1e-8
+#: per-sample negative ELBO (reconstruction + β·KL) on the validation samples, logged by the module
+EARLY_STOPPING_MONITOR = "elbo_per_sample_validation"
 
 
 def _feature_stats(data, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -264,8 +266,9 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         validation_size
             Share of samples for validation (default: ``1 - train_size``).
         early_stopping
-            Stop when the validation ELBO has not improved for ``early_stopping_patience`` epochs. Needs a
-            non-empty validation set.
+            Stop when the per-sample negative ELBO of the validation samples (reconstruction + β·KL, logged as
+            ``elbo_per_sample_validation``) has not improved for ``early_stopping_patience`` epochs after the KL
+            warm-up. Needs a non-empty validation set.
         early_stopping_patience
             Epochs without improvement before stopping.
         n_epochs_kl_warmup
@@ -292,8 +295,10 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         if early_stopping and not has_validation:
             raise ValueError("early_stopping needs a validation set: use train_size < 1 or early_stopping=False.")
         if early_stopping:
-            kwargs.setdefault("early_stopping_monitor", "elbo_validation")
+            kwargs.setdefault("early_stopping_monitor", EARLY_STOPPING_MONITOR)
             kwargs.setdefault("early_stopping_patience", early_stopping_patience)
+            # while the KL weight rises the held-out ELBO is not comparable across epochs
+            kwargs.setdefault("early_stopping_warmup_epochs", n_epochs_kl_warmup or 0)
         kwargs.setdefault("check_val_every_n_epoch", 1)
         return super().train(
             max_epochs=max_epochs,

@@ -177,12 +177,16 @@ class POEMSModule(BaseModuleClass):
         global_terms = self.global_penalty()
         rec_total = torch.stack(list(rec.values()), dim=0).sum(0)
         loss = (rec_total + kl_weight * self.kl_weight * kl_z).mean() + global_terms / n_obs
+        # the held-out criterion: per-sample negative ELBO without the global prior terms, which do not depend on
+        # the samples (scvi's "elbo" adds kl_global / n_samples, which on a small validation set swamps the rest)
+        metrics = {"elbo_per_sample": (rec_total + self.kl_weight * kl_z).mean().detach()}
+        metrics.update(self.sparsity_metrics())
         return LossOutput(
             loss=loss,
             reconstruction_loss=rec,
             kl_local={"kl_z": kl_z},
             kl_global=global_terms,
-            extra_metrics=self.sparsity_metrics(),
+            extra_metrics=metrics,
         )
 
     # -- sparsity -------------------------------------------------------------------------------------------
