@@ -300,17 +300,20 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             # while the KL weight rises the held-out ELBO is not comparable across epochs
             kwargs.setdefault("early_stopping_warmup_epochs", n_epochs_kl_warmup or 0)
         kwargs.setdefault("check_val_every_n_epoch", 1)
-        return super().train(
-            max_epochs=max_epochs,
-            accelerator=accelerator,
-            devices=devices,
-            train_size=train_size,
-            validation_size=validation_size,
-            batch_size=batch_size,
-            early_stopping=early_stopping,
-            plan_kwargs=plan,
-            **kwargs,
-        )
+        with warnings.catch_warnings():
+            # scvi warns about a last minibatch of one sample because of BatchNorm; POEMS has none
+            warnings.filterwarnings("ignore", message="Last batch will have a small size")
+            return super().train(
+                max_epochs=max_epochs,
+                accelerator=accelerator,
+                devices=devices,
+                train_size=train_size,
+                validation_size=validation_size,
+                batch_size=batch_size,
+                early_stopping=early_stopping,
+                plan_kwargs=plan,
+                **kwargs,
+            )
 
     # ------------------------------------------------------------------------------------------------------
     # outputs
