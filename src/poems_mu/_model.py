@@ -24,7 +24,7 @@ from . import _constants as K
 from . import _validation as val
 from ._data import POEMSDataLoader, POEMSDataSplitter, observed_rows, registered_modalities
 from ._module import POEMSModule
-from ._training_plan import POEMSTrainingPlan
+from ._training_plan import POEMSTrainingPlan, TrainingGuard
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,20 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         chunk_size: int | None = None,
         max_chunk_bytes: int | None = None,
     ):
-        n_latent = val.check_n_latent(n_latent)
+        n_latent = val.check_model_args(
+            n_latent,
+            n_hidden_encoder,
+            n_layers_encoder,
+            n_hidden_decoder,
+            n_hidden_gate,
+            dropout,
+            kl_weight,
+            sigma_prior_df,
+            ssl_a,
+            ssl_b,
+            chunk_size,
+            max_chunk_bytes,
+        )
         super().__init__(mdata)
         self.modalities = registered_modalities(self.adata_manager)
         n_features = [self.summary_stats[f"n_{K.x_key(m)}"] for m in self.modalities]
@@ -216,6 +229,7 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         layers = val.resolve_layers(mdata, modalities, layers)
         for mod in modalities:
             val.check_modality_data(mod, mdata.mod[mod], layers[mod], nan_rows_as_missing)
+            val.check_obsmap(mdata, mod)
         # the resolved choices are what a saved model must be re-registered with
         setup_method_args["setup_args"].update({"modalities": modalities, "layers": layers})
         mudata_fields = [
@@ -283,6 +297,7 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and on to the Lightning trainer.
 
         """
+        val.check_train_args(max_epochs, lr, batch_size, train_size)
         plan = {
             "lr": lr,
             "weight_decay": weight_decay,
@@ -291,16 +306,22 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             "n_steps_kl_warmup": None,
         }
         plan.update(plan_kwargs or {})
-        has_validation = (validation_size or 0) > 0 or train_size < 1
+        n_val = val.n_validation(self.adata.n_obs, train_size, validation_size)
+        has_validation = n_val > 0
         if early_stopping and not has_validation:
-            raise ValueError("early_stopping needs a validation set: use train_size < 1 or early_stopping=False.")
+            raise ValueError(
+                f"early_stopping needs a validation set, but train_size={train_size} leaves none of the "
+                f"{self.adata.n_obs} samples: use a smaller train_size or early_stopping=False."
+            )
         if early_stopping:
             kwargs.setdefault("early_stopping_monitor", EARLY_STOPPING_MONITOR)
             kwargs.setdefault("early_stopping_patience", early_stopping_patience)
             # while the KL weight rises the held-out ELBO is not comparable across epochs
             kwargs.setdefault("early_stopping_warmup_epochs", n_epochs_kl_warmup or 0)
-        kwargs.setdefault("check_val_every_n_epoch", 1)
-        with warnings.catch_warnings():
+        if has_validation:  # Lightning fails on a validation loop without a validation set
+            kwargs.setdefault("check_val_every_n_epoch", 1)
+        # TrainingGuard: Ctrl+C stops after the current minibatch; faults and interrupts leave a usable model
+        with warnings.catch_warnings(), TrainingGuard(self):
             # scvi warns about a last minibatch of one sample because of BatchNorm; POEMS has none
             warnings.filterwarnings("ignore", message="Last batch will have a small size")
             return super().train(
@@ -318,6 +339,13 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
     # ------------------------------------------------------------------------------------------------------
     # outputs
     # ------------------------------------------------------------------------------------------------------
+    def _validate_anndata(self, adata: MuData | None = None, copy_if_view: bool = True):
+        # a MuData new to this model passes the checks of setup_mudata and must have the training features
+        if adata is not None and self.adata_manager is not None and self.get_anndata_manager(adata) is None:
+            var_names = {m: self.adata.mod[m].var_names for m in self.modalities}
+            val.check_query_mudata(adata, self.adata_manager.registry["setup_args"], var_names)
+        return super()._validate_anndata(adata, copy_if_view=copy_if_view)
+
     @torch.inference_mode()
     def _collect(self, mdata: MuData | None, batch_size: int | None, keys: Sequence[str]) -> dict[str, np.ndarray]:
         mdata = self._validate_anndata(mdata)
@@ -379,14 +407,14 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         """
         v = self._check_modality(modality)
         self._sparse_only("Loadings")
-        w = self.module.decoders[v].W.detach().cpu().numpy()
+        w = self.module.decoders[v].W.detach().cpu().numpy().copy()  # a copy: never a view of the parameter
         return pd.DataFrame(w, index=self._var_names(modality), columns=self.factor_names())
 
     def get_slab_probabilities(self, modality: str) -> pd.DataFrame:
         """Posterior slab probabilities ``p*`` of one modality's loadings (features × factors)."""
         v = self._check_modality(modality)
         self._sparse_only("Slab probabilities")
-        p = self.module.priors[v].p_star.detach().cpu().numpy()
+        p = self.module.priors[v].p_star.detach().cpu().numpy().copy()
         return pd.DataFrame(p, index=self._var_names(modality), columns=self.factor_names())
 
     def get_feature_sigma(self, modality: str) -> pd.Series:
@@ -459,7 +487,7 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             "factors": self.factor_names(),
         }
         if self.module.decoder_type == "sparse":
-            uns["theta"] = {m: self.module.priors[v].theta.cpu().numpy() for v, m in enumerate(self.modalities)}
+            uns["theta"] = {m: self.module.priors[v].theta.cpu().numpy().copy() for v, m in enumerate(self.modalities)}
         if K.UNS_KEY in mdata.uns and isinstance(mdata.uns[K.UNS_KEY], Mapping):
             # keep what tl functions stored (variance explained, subtyping metrics, ...)
             uns = {**mdata.uns[K.UNS_KEY], **uns}
@@ -501,6 +529,10 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
                 backup = f"{tmp}.old"
                 os.replace(dir_path, backup)
             os.replace(tmp, dir_path)
+        except BaseException:
+            if backup is not None and os.path.exists(backup) and not os.path.exists(dir_path):
+                os.replace(backup, dir_path)  # the new save failed after the old one was moved aside: put it back
+            raise
         finally:
             if os.path.exists(tmp):
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -528,22 +560,7 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             attr_dict, var_names, _, _ = _load_saved_files(dir_path, False, map_location="cpu", prefix=prefix)
             modalities = attr_dict["registry_"]["setup_args"]["modalities"]
             val.check_mudata(adata)
-            for mod in modalities:
-                if mod not in adata.mod:
-                    raise ValueError(
-                        f"The saved model was trained with modality {mod!r}, which this MuData lacks "
-                        f"(it has {list(adata.mod.keys())})."
-                    )
-                saved = np.asarray(var_names[mod]).astype(str)
-                given = np.asarray(adata.mod[mod].var_names).astype(str)
-                if saved.shape != given.shape or not np.array_equal(saved, given):
-                    n_diff = len(set(saved) ^ set(given))
-                    detail = f"{n_diff} feature names differ" if n_diff else "the feature order differs"
-                    raise ValueError(
-                        f"Modality {mod!r} has {given.size} features here but the model was trained on {saved.size} "
-                        f"({detail}). Subset/reorder it to the training features: "
-                        f"`mdata.mod[{mod!r}] = mdata.mod[{mod!r}][:, saved_names]`."
-                    )
+            val.check_same_features(adata, modalities, var_names)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*var_names.*")
             return super().load(dir_path, adata=adata, prefix=prefix, **kwargs)

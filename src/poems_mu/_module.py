@@ -180,6 +180,8 @@ class POEMSModule(BaseModuleClass):
         # the held-out criterion: per-sample negative ELBO without the global prior terms, which do not depend on
         # the samples (scvi's "elbo" adds kl_global / n_samples, which on a small validation set swamps the rest)
         metrics = {"elbo_per_sample": (rec_total + self.kl_weight * kl_z).mean().detach()}
+        for v, mod in enumerate(self.modalities):  # averaged over the samples that have the modality
+            metrics[f"reconstruction_{mod}"] = (rec[mod].sum() / observed[:, v].sum().clamp_min(1)).detach()
         metrics.update(self.sparsity_metrics())
         return LossOutput(
             loss=loss,

@@ -1,7 +1,12 @@
-"""Input checks that turn bad data into errors a user can act on (modality names, counts, what to do)."""
+"""Input checks that turn bad data into errors a user can act on (modality names, counts, what to do).
+
+Everything here runs on the user's objects without modifying them, before any tensor is built, so that bad input
+never surfaces as a torch stack trace.
+"""
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -10,11 +15,16 @@ from anndata import AnnData
 from mudata import MuData
 from scipy import sparse
 
+from ._data import modality_rows
+
 MIN_SAMPLES_PER_MODALITY = 3
+#: largest magnitude the model can hold: data are converted to float32 minibatch by minibatch
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_LATENT = 1024
 
 
 def check_mudata(mdata) -> None:
-    """The object must be a MuData with unique sample names."""
+    """The object must be an in-memory, non-view MuData with unique sample names."""
     if isinstance(mdata, AnnData):
         raise TypeError(
             "POEMS needs a MuData object (one AnnData per modality). Wrap a single AnnData with "
@@ -69,53 +79,117 @@ def modality_matrix(adata: AnnData, layer: str | None):
     return adata.X if layer is None else adata.layers[layer]
 
 
+def _where(mod: str, layer: str | None) -> str:
+    return f"modality {mod!r}" + (f" (layer {layer!r})" if layer else "")
+
+
+def _example(names, mask: np.ndarray, n: int = 3) -> str:
+    picked = np.asarray(names)[np.flatnonzero(mask)[:n]].tolist()
+    return f" (e.g. samples {picked})" if picked else ""
+
+
 def check_modality_data(mod: str, adata: AnnData, layer: str | None, nan_rows_as_missing: bool) -> None:
-    """Shape, dtype, names and finiteness of one modality."""
-    where = f"modality {mod!r}" + (f" (layer {layer!r})" if layer else "")
+    """Shape, storage, dtype, names and finiteness of one modality."""
+    where = _where(mod, layer)
+    if adata.is_view:
+        raise ValueError(f"{where} is a view of another AnnData; assign a copy: `mdata.mod[{mod!r}] = adata.copy()`.")
     if adata.n_obs == 0 or adata.n_vars == 0:
-        raise ValueError(f"{where} is empty ({adata.n_obs} samples × {adata.n_vars} features).")
+        raise ValueError(
+            f"{where} is empty ({adata.n_obs} samples × {adata.n_vars} features); drop it with `modalities=[...]`."
+        )
     if not adata.var_names.is_unique:
         dup = adata.var_names[adata.var_names.duplicated()].unique()[:5].tolist()
         raise ValueError(
             f"{where} has duplicated feature names, e.g. {dup}; make them unique (`.var_names_make_unique()`)."
         )
     if not adata.obs_names.is_unique:
-        raise ValueError(f"{where} has duplicated sample names; make them unique.")
-    x = modality_matrix(adata, layer)
-    if x is None:
-        raise ValueError(f"{where} has no data matrix (.X is None); pass `layers={{'{mod}': '<layer>'}}`.")
+        dup = adata.obs_names[adata.obs_names.duplicated()].unique()[:5].tolist()
+        raise ValueError(f"{where} has duplicated sample names, e.g. {dup}; make them unique.")
     if getattr(adata, "isbacked", False) and layer is None:
         raise ValueError(
-            f"{where} is backed on disk; load it into memory first (`mdata = mudata.read_h5mu(path)` without "
-            "`backed=`, or `mdata[{mod!r}].to_memory()`)."
+            f"{where} is backed on disk (read with `backed=`); POEMS needs it in memory: read the file with "
+            "`mudata.read_h5mu(path)` without `backed=`."
         )
+    x = modality_matrix(adata, layer)
+    if x is None:
+        raise ValueError(f"{where} has no data matrix (.X is None); pass `layers={{{mod!r}: '<layer>'}}`.")
+    if not (sparse.issparse(x) or isinstance(x, np.ndarray)):
+        kind = type(x).__name__
+        raise TypeError(f"{where} is stored as {kind}; POEMS reads numpy arrays and scipy sparse matrices.")
     dtype = x.dtype
-    if not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
-        raise TypeError(f"{where} holds non-numeric data (dtype {dtype}); convert it to numbers first.")
+    if np.issubdtype(dtype, np.complexfloating) or not (
+        np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)
+    ):
+        raise TypeError(
+            f"{where} holds non-numeric data (dtype {dtype}); convert it to real numbers first, e.g. "
+            f"`mdata.mod[{mod!r}].X = mdata.mod[{mod!r}].X.astype('float32')` (strings must be parsed)."
+        )
+    if np.issubdtype(dtype, np.bool_) or np.issubdtype(dtype, np.integer):
+        return  # always finite, and no integer type overflows float32
     values = x.data if sparse.issparse(x) else np.asarray(x)
     bad = ~np.isfinite(values)
-    if not bad.any():
-        return
-    if sparse.issparse(x):
-        x = x.toarray()
-        bad = ~np.isfinite(x)
-    bad_rows = bad.any(axis=1)
-    whole = bad.all(axis=1)
-    if nan_rows_as_missing and np.array_equal(bad_rows, whole):
-        return
-    hint = (
-        "Impute or drop them"
-        + (
-            ""
-            if nan_rows_as_missing
-            else ", or pass `nan_rows_as_missing=True` to `setup_mudata` if whole-row NaNs mean 'not measured'"
+    if bad.any():
+        _raise_non_finite(where, adata, x, nan_rows_as_missing)
+    big = np.abs(values) > FLOAT32_MAX
+    if big.any():
+        raise ValueError(
+            f"{where} has {int(big.sum())} values beyond ±{FLOAT32_MAX:.2g}, which float32 (the model's precision) "
+            "cannot hold; rescale the data (e.g. log-transform it)."
         )
-        + "."
-    )
+
+
+def _raise_non_finite(where: str, adata: AnnData, x, nan_rows_as_missing: bool) -> None:
+    """Count the non-finite values; return if whole-NaN rows are allowed and those are the only ones."""
+    dense = x.toarray() if sparse.issparse(x) else np.asarray(x)
+    nan = np.isnan(dense)
+    bad = nan | np.isinf(dense)
+    whole_nan = nan.all(axis=1)
+    if nan_rows_as_missing:
+        bad = bad & ~whole_nan[:, None]
+        if not bad.any():
+            return
+    rows = bad.any(axis=1)
+    n_nan, n_inf = int((nan & bad).sum()), int((bad & ~nan).sum())
+    if nan_rows_as_missing:
+        hint = (
+            f"With nan_rows_as_missing=True only samples whose whole row is NaN count as not measured "
+            f"({int(whole_nan.sum())} here); impute or drop the remaining ones."
+        )
+    elif whole_nan.any() and not (bad & ~whole_nan[:, None]).any():
+        hint = (
+            f"All of them are whole-row NaNs ({int(whole_nan.sum())} samples): if they mean 'not measured', pass "
+            "`nan_rows_as_missing=True` to `setup_mudata`; otherwise impute or drop those samples."
+        )
+    else:
+        hint = (
+            "Impute them or drop those samples/features (or pass `nan_rows_as_missing=True` to `setup_mudata` if "
+            "whole-row NaNs mean 'not measured')."
+        )
     raise ValueError(
-        f"{where} has {int(bad.sum())} non-finite values (NaN or ±inf) in {int(bad_rows.sum())} of {adata.n_obs} "
-        f"samples and {int(bad.any(axis=0).sum())} of {adata.n_vars} features. {hint}"
+        f"{where} has {n_nan + n_inf} non-finite values ({n_nan} NaN, {n_inf} ±inf) in {int(rows.sum())} of "
+        f"{adata.n_obs} samples{_example(adata.obs_names, rows)} and {int(bad.any(axis=0).sum())} of "
+        f"{adata.n_vars} features. {hint}"
     )
+
+
+def check_obsmap(mdata: MuData, mod: str) -> None:
+    """``mdata.obsmap[mod]`` must match the modality (it goes stale when a modality is replaced without update())."""
+    adata = mdata.mod[mod]
+    fix = "call `mdata.update()` after changing a modality"
+    if mod not in mdata.obsmap:
+        raise ValueError(f"The MuData has no sample map for modality {mod!r}; {fix}.")
+    rows = np.asarray(mdata.obsmap[mod]).astype(np.int64).ravel() - 1
+    present = rows >= 0
+    stale = rows.shape[0] != mdata.n_obs or (present.any() and rows.max() >= adata.n_obs)
+    if not stale:
+        stale = not np.array_equal(np.asarray(mdata.obs_names[present]), np.asarray(adata.obs_names[rows[present]]))
+    if not stale:
+        stale = np.unique(rows[present]).size != adata.n_obs
+    if stale:
+        raise ValueError(
+            f"The MuData's sample map (obsmap) of modality {mod!r} does not match that modality "
+            f"({adata.n_obs} samples, {int(present.sum())} mapped); {fix}."
+        )
 
 
 def check_coverage(mdata: MuData, modalities: list[str], observed: np.ndarray) -> None:
@@ -136,15 +210,160 @@ def check_coverage(mdata: MuData, modalities: list[str], observed: np.ndarray) -
         )
 
 
+def _is_int(x) -> bool:
+    return isinstance(x, int | np.integer) and not isinstance(x, bool | np.bool_)
+
+
+def _is_real(x) -> bool:
+    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool | np.bool_)
+
+
 def check_n_latent(n_latent) -> int:
     """``n_latent`` is a positive integer of sensible size."""
-    if isinstance(n_latent, bool) or not isinstance(n_latent, int | np.integer) or not 1 <= n_latent <= 1024:
-        raise ValueError(f"n_latent must be an integer between 1 and 1024, got {n_latent!r}.")
+    if not _is_int(n_latent) or not 1 <= n_latent <= MAX_LATENT:
+        raise ValueError(f"n_latent must be an integer between 1 and {MAX_LATENT}, got {n_latent!r}.")
     return int(n_latent)
 
 
+def check_model_args(
+    n_latent,
+    n_hidden_encoder,
+    n_layers_encoder,
+    n_hidden_decoder,
+    n_hidden_gate,
+    dropout,
+    kl_weight,
+    sigma_prior_df,
+    ssl_a,
+    ssl_b,
+    chunk_size,
+    max_chunk_bytes,
+) -> int:
+    """Ranges of the model's hyperparameters (the module checks ``lambda0``, ``lambda1``, ``gating``, ``decoder``).
+
+    Returns ``n_latent`` as an ``int``.
+    """
+    n_latent = check_n_latent(n_latent)
+    sizes = {
+        "n_hidden_encoder": n_hidden_encoder,
+        "n_layers_encoder": n_layers_encoder,
+        "n_hidden_decoder": n_hidden_decoder,
+        "n_hidden_gate": n_hidden_gate,
+    }
+    for name, value in sizes.items():
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    for name, value in {"chunk_size": chunk_size, "max_chunk_bytes": max_chunk_bytes}.items():
+        if value is not None and (not _is_int(value) or value < 1):
+            raise ValueError(f"{name} must be a positive integer or None, got {value!r}.")
+    if not _is_real(dropout) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+    if not _is_real(kl_weight) or not (math.isfinite(kl_weight) and kl_weight >= 0):
+        raise ValueError(f"kl_weight must be a finite number ≥ 0, got {kl_weight!r}.")
+    positive = {"sigma_prior_df": sigma_prior_df, "ssl_a": ssl_a}
+    if ssl_b is not None:
+        positive["ssl_b"] = ssl_b
+    for name, value in positive.items():
+        if not _is_real(value) or not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}.")
+    return n_latent
+
+
+def check_train_args(max_epochs, lr, batch_size, train_size) -> None:
+    """Ranges of the main training arguments, checked before Lightning or torch sees them."""
+    if not _is_int(max_epochs) or max_epochs < 1:
+        raise ValueError(f"max_epochs must be a positive integer, got {max_epochs!r}.")
+    if not _is_real(lr) or not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr (learning rate) must be a finite number > 0, got {lr!r}.")
+    if not _is_int(batch_size) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if not _is_real(train_size) or not 0 < train_size <= 1:
+        raise ValueError(f"train_size must be in (0, 1], got {train_size!r}.")
+
+
+def n_validation(n_obs: int, train_size: float, validation_size: float | None) -> int:
+    """Number of validation samples scvi's splitter will hold out (its own rounding)."""
+    n_train = math.ceil(train_size * n_obs)
+    return n_obs - n_train if validation_size is None else math.floor(n_obs * validation_size)
+
+
+def check_same_features(mdata: MuData, modalities: Sequence[str], var_names: Mapping[str, Sequence]) -> None:
+    """``mdata`` has every modality in ``modalities`` with exactly the features ``var_names[mod]``, in order."""
+    for mod in modalities:
+        if mod not in mdata.mod:
+            raise ValueError(
+                f"The model was trained with modality {mod!r}, which this MuData lacks "
+                f"(it has {list(mdata.mod.keys())})."
+            )
+        saved = np.asarray(var_names[mod]).astype(str)
+        given = np.asarray(mdata.mod[mod].var_names).astype(str)
+        if saved.shape != given.shape or not np.array_equal(saved, given):
+            lacking, new = len(set(saved) - set(given)), len(set(given) - set(saved))
+            detail = (
+                f"{lacking} training features missing here, {new} features new"
+                if lacking or new
+                else "same features in another order"
+            )
+            raise ValueError(
+                f"Modality {mod!r} has {given.size} features here but the model was trained on {saved.size} "
+                f"({detail}). Subset/reorder it to the training features: "
+                f"`mdata.mod[{mod!r}] = mdata.mod[{mod!r}][:, train_feature_names].copy()`, then `mdata.update()`."
+            )
+
+
+def check_query_mudata(mdata, setup_args: Mapping, var_names: Mapping[str, Sequence]) -> None:
+    """A MuData given to a trained model (``get_*``, ``store_results``) passes the checks of ``setup_mudata``.
+
+    Parameters
+    ----------
+    mdata
+        The new MuData.
+    setup_args
+        The setup arguments the model was registered with (``modalities``, ``layers``, ``nan_rows_as_missing``).
+    var_names
+        Training feature names per modality.
+
+    """
+    check_mudata(mdata)
+    modalities = list(setup_args["modalities"])
+    check_same_features(mdata, modalities, var_names)
+    layers = setup_args.get("layers") or {}
+    nan_missing = bool(setup_args.get("nan_rows_as_missing", False))
+    for mod in modalities:
+        layer = layers.get(mod)
+        if layer is not None and layer not in mdata.mod[mod].layers:
+            raise ValueError(
+                f"The model reads modality {mod!r} from layer {layer!r}, which this MuData lacks; its layers are "
+                f"{list(mdata.mod[mod].layers.keys())}."
+            )
+        check_modality_data(mod, mdata.mod[mod], layer, nan_missing)
+        check_obsmap(mdata, mod)
+    observed = np.stack(
+        [
+            modality_rows(mdata, mod, modality_matrix(mdata.mod[mod], layers.get(mod)), nan_missing) >= 0
+            for mod in modalities
+        ],
+        axis=1,
+    )
+    none = ~observed.any(1)
+    if none.any():
+        names = mdata.obs_names[none][:5].tolist()
+        raise ValueError(
+            f"{int(none.sum())} of {mdata.n_obs} samples have none of the model's modalities {modalities} "
+            f"(e.g. {names}); remove them (`mudata.pp.filter_obs`)."
+        )
+
+
 def warn_constant_features(mod: str, constant: np.ndarray) -> None:
-    """Constant features carry no signal; they are kept but excluded from the likelihood."""
+    """Constant features carry no signal; they are kept but excluded from the likelihood.
+
+    A modality whose features are all constant is an error: its expert would be the same for every sample.
+    """
+    if constant.all():
+        raise ValueError(
+            f"Modality {mod!r}: all {constant.size} features are constant across the samples that have the "
+            "modality, so it carries no information; drop it with `modalities=[...]`."
+        )
     if constant.any():
         warnings.warn(
             f"Modality {mod!r}: {int(constant.sum())} of {constant.size} features are constant across the samples "

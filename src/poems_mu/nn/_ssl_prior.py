@@ -60,8 +60,9 @@ class SpikeSlabLasso(nn.Module):
         """Update ``p*`` and ``θ`` from the current ``w`` (in log space: no under/overflow for large ``|w|``)."""
         aw = w.detach().abs()
         theta = self.theta.clamp(_THETA_EPS, 1 - _THETA_EPS)
-        log_slab = torch.log(theta) + math.log(self.lambda1 / 2) - self.lambda1 * aw
-        log_spike = torch.log1p(-theta) + math.log(self.lambda0 / 2) - self.lambda0 * aw
-        self.p_star.copy_(torch.sigmoid(log_slab - log_spike))
+        # logit p* = log(slab density / spike density), formed as one difference so that a huge |w| gives +inf
+        # (p* = 1), never inf - inf
+        logit = (torch.log(theta) - torch.log1p(-theta)) + math.log(self.lambda1 / self.lambda0)
+        self.p_star.copy_(torch.sigmoid(logit + (self.lambda0 - self.lambda1) * aw))
         theta_new = (self.p_star.sum(0) + self.a - 1) / (self.a + self.b + self.n_features - 2)
         self.theta.copy_(theta_new.clamp(_THETA_EPS, 1 - _THETA_EPS))
