@@ -1,1 +1,19 @@
-"""poems_mu.pl."""
+"""poems_mu.pl: scanpy-style plots of POEMS results (``ax``, ``show``, ``save``; axes returned with ``show=False``).
+
+The embedding itself works with scanpy directly: ``sc.pp.neighbors(mdata, use_rep="X_poems")``,
+``sc.tl.umap(mdata)``, ``sc.pl.embedding(mdata, basis="X_poems", color="subtype")``.
+"""
+
+from ._loadings import loadings, subtype_correlations, top_features, variance_explained
+from ._network import cross_omic_network
+from ._samples import factor_heatmap, gates
+
+__all__ = [
+    "cross_omic_network",
+    "factor_heatmap",
+    "gates",
+    "loadings",
+    "subtype_correlations",
+    "top_features",
+    "variance_explained",
+]

@@ -1,5 +1,18 @@
 """poems_mu.tl."""
 
+from ._associations import cross_omic_associations, factor_associations, to_networkx
 from ._evaluate import evaluate_subtyping, summarize_subtyping
+from ._subtypes import subtype_correlations
+from ._top_features import top_features
+from ._variance import variance_explained
 
-__all__ = ["evaluate_subtyping", "summarize_subtyping"]
+__all__ = [
+    "cross_omic_associations",
+    "evaluate_subtyping",
+    "factor_associations",
+    "subtype_correlations",
+    "summarize_subtyping",
+    "to_networkx",
+    "top_features",
+    "variance_explained",
+]

@@ -1,0 +1,113 @@
+"""Train POEMS on breast_tcga and draw every pm.pl plot into docs/_static/ (plus the numbers behind them).
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/make_figures.py [--out docs/_static] [--seed 0] [--max-epochs 500]
+
+Prints the variance-explained table, the factor–subtype associations, the top-10 features per modality of the two
+factors most associated with subtype, and the number of FDR-significant cross-omic pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+import scvi
+import torch
+
+import poems_mu as pm
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs", "_static"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-epochs", type=int, default=500)
+    parser.add_argument("--fdr", type=float, default=0.05)
+    parser.add_argument("--n-top", type=int, default=50)
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*workers.*")
+    warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 20)
+
+    mdata = pm.datasets.breast_tcga()
+    scvi.settings.seed = args.seed
+    pm.POEMS.setup_mudata(mdata)
+    model = pm.POEMS(mdata, prior_expert=False)
+    t0 = time.time()
+    model.train(max_epochs=args.max_epochs, lr=3e-3, enable_progress_bar=False)
+    n_epochs = len(model.history["elbo_per_sample_validation"])
+    print(f"trained {n_epochs} epochs in {time.time() - t0:.0f} s: {model}")
+    model.store_results(overwrite=True)
+
+    # --- numbers -------------------------------------------------------------------------------------------
+    r2 = pm.tl.variance_explained(model)
+    wide = r2.pivot(index="modality", columns="factor", values="r2").loc[model.modalities]
+    wide = wide[model.factor_names() + ["total"]]
+    print("\nVariance explained (R², leave-one-factor-out; 'total' = full model):")
+    print(wide.round(3).T.to_string())
+
+    assoc = pm.tl.factor_associations(mdata, "subtype")
+    print("\nFactor–subtype association (Kruskal–Wallis, BH):")
+    print(assoc.head(8).to_string(index=False))
+    top2 = assoc["factor"].head(2).tolist()
+    top = pm.tl.top_features(model, factor=top2, n=10)
+    print(f"\nTop-10 features per modality of the two factors most associated with subtype ({top2}):")
+    for (mod, fac), sub in top.groupby(["modality", "factor"], sort=False):
+        items = [f"{r.feature}({'+' if r.sign > 0 else '-'}{r.abs_weight:.2f})" for r in sub.itertuples()]
+        print(f"  {mod:8s} {fac:10s} " + ", ".join(items))
+
+    cross = pm.tl.cross_omic_associations(model, fdr=args.fdr, n_top=args.n_top)
+    print(
+        f"\nCross-omic associations (n_top={args.n_top}, FDR {args.fdr}): {len(cross)} pairs tested, "
+        f"{int(cross['significant'].sum())} significant"
+    )
+    print(cross.groupby(["modality_a", "modality_b"])["significant"].agg(["size", "sum"]).to_string())
+    print(cross[cross["significant"]].head(10).to_string(index=False))
+
+    maps = pm.tl.subtype_correlations(mdata, "subtype")
+    from poems_mu.tl._subtypes import mean_offdiagonal
+
+    print(
+        "\nSubtype correlation maps (mean off-diagonal):", {k: round(mean_offdiagonal(v), 3) for k, v in maps.items()}
+    )
+
+    # --- figures -------------------------------------------------------------------------------------------
+    def out(name: str) -> str:
+        return os.path.join(args.out, f"{name}.png")
+
+    pm.pl.gates(mdata, groupby="subtype", show=False, save=out("gates"))
+    pm.pl.loadings(model, show=False, save=out("loadings"))
+    pm.pl.top_features(model, factor=top2, n=10, show=False, save=out("top_features"))
+    pm.pl.top_features(model, n=10, show=False, save=out("top_features_aggregate"))
+    pm.pl.top_features(model, kind="per_factor", show=False, save=out("top_features_per_factor"))
+    pm.pl.variance_explained(mdata, min_r2=0.005, show=False, save=out("variance_explained"))
+    pm.pl.factor_heatmap(mdata, "subtype", show=False, save=out("factor_heatmap"))
+    pm.pl.cross_omic_network(cross, n_edges=30, show=False, save=out("cross_omic_network"))
+    pm.pl.subtype_correlations(mdata, "subtype", show=False, save=out("subtype_correlations"))
+    import scanpy as sc
+
+    sc.pp.neighbors(mdata, use_rep="X_poems")
+    sc.tl.umap(mdata, random_state=args.seed)
+    sc.pl.embedding(mdata, basis="X_umap", color=["subtype", "poems_gate_protein"], show=False)
+    plt.savefig(out("embedding_umap"), dpi=150, bbox_inches="tight")
+    plt.close("all")
+    print(f"\nfigures written to {os.path.abspath(args.out)}")
+
+
+if __name__ == "__main__":
+    main()

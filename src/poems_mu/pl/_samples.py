@@ -1,0 +1,190 @@
+"""Per-sample plots: gating weights (paper Fig. 4) and the factor heatmap (paper Fig. 8)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from mudata import MuData
+
+from poems_mu._constants import GATES_KEY, LATENT_KEY
+from poems_mu.tl._common import is_model, latent, resolve_factors, stored_factor_names
+
+from ._utils import as_str_labels, finish, group_order, group_ticks, new_axes, palette
+
+
+def _gates_frame(data) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Gating weights (samples × modalities) and the obs table to group them by."""
+    if is_model(data):
+        return data.get_gating_weights(), data.adata.obs
+    if isinstance(data, MuData):
+        if GATES_KEY not in data.obsm:
+            raise KeyError(f"obsm[{GATES_KEY!r}] not found: run `model.store_results(mdata)` first, or pass the model.")
+        g = data.obsm[GATES_KEY]
+        if not isinstance(g, pd.DataFrame):
+            from poems_mu._constants import UNS_KEY
+
+            mods = data.uns.get(UNS_KEY, {}).get("modalities", [f"modality_{i}" for i in range(np.shape(g)[1])])
+            g = pd.DataFrame(np.asarray(g), index=data.obs_names, columns=[str(m) for m in mods])
+        return g, data.obs
+    raise TypeError(f"Expected a POEMS model or a MuData with stored results, got {type(data).__name__}.")
+
+
+def gates(
+    data,
+    groupby: str | None = None,
+    *,
+    sort: bool = True,
+    colors: Sequence | None = None,
+    legend: bool = True,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (10, 3.5),
+    show: bool | None = None,
+    save: bool | str | os.PathLike | None = None,
+):
+    """Per-sample gating weights α as stacked bars, grouped by an ``obs`` column (the paper's Fig. 4).
+
+    Each bar is one sample; its segments are the modalities' shares of the shared posterior (they sum to 1 over
+    the modalities the sample has, and a missing modality has weight 0).
+
+    Parameters
+    ----------
+    data
+        A trained :class:`~poems_mu.POEMS` or a MuData with ``obsm["poems_gates"]`` (from ``store_results``).
+    groupby
+        ``obs`` column to group the samples by (e.g. ``"subtype"``); groups are separated by dashed lines and
+        labelled on the x axis.
+    sort
+        Within each group, sort samples by decreasing weight of the first modality.
+    colors
+        One colour per modality.
+    legend
+        Draw a legend of the modalities.
+    ax
+        Axes to draw on (default: a new figure).
+    figsize
+        Size of a new figure.
+    show
+        Show the figure (default: ``scanpy.settings.autoshow``); with ``False`` the axes are returned.
+    save
+        File name to save to, or ``True`` for ``{scanpy.settings.figdir}/gates.png``.
+
+    Returns
+    -------
+    The :class:`~matplotlib.axes.Axes` when ``show`` is ``False``.
+
+    """
+    g, obs = _gates_frame(data)
+    if groupby is not None:
+        if groupby not in obs.columns:
+            raise KeyError(f"obs column {groupby!r} not found; available: {list(obs.columns)}.")
+        labels = as_str_labels(obs[groupby].reindex(g.index))
+        groups = group_order(obs[groupby].reindex(g.index))
+    else:
+        labels = np.array(["all"] * len(g))
+        groups = ["all"]
+    vals = g.to_numpy(dtype=float)
+    order, sizes = [], []
+    for grp in groups:
+        idx = np.flatnonzero(labels == grp)
+        if sort:
+            idx = idx[np.argsort(-vals[idx, 0], kind="stable")]
+        order.append(idx)
+        sizes.append(len(idx))
+    order = np.concatenate(order)
+    vals = vals[order]
+    colors = list(colors) if colors is not None else palette(vals.shape[1])
+    fig, ax = new_axes(ax, figsize)
+    x = np.arange(len(order))
+    bottom = np.zeros(len(order))
+    for v, mod in enumerate(g.columns):
+        ax.bar(x, vals[:, v], bottom=bottom, width=1.0, color=colors[v], label=str(mod), linewidth=0)
+        bottom += vals[:, v]
+    ax.set_xlim(-0.5, len(order) - 0.5)
+    ax.set_ylim(0, 1)
+    if groupby is not None:
+        group_ticks(ax, groups, sizes, axis="x")
+        ax.set_xlabel(f"samples grouped by {groupby}")
+    else:
+        ax.set_xticks([])
+        ax.set_xlabel("samples")
+    ax.set_ylabel("gating weight α")
+    ax.set_title("Modality contributions per sample (gating weights)")
+    if legend:
+        ax.legend(title="modality", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return finish(fig, ax, show, save, "gates")
+
+
+def factor_heatmap(
+    mdata: MuData,
+    groupby: str,
+    *,
+    use_rep: str = LATENT_KEY,
+    factors=None,
+    standard_scale: bool = False,
+    cmap: str = "RdBu_r",
+    vmax: float | None = None,
+    ax: Axes | None = None,
+    figsize: tuple[float, float] = (8, 6),
+    show: bool | None = None,
+    save: bool | str | os.PathLike | None = None,
+):
+    """Heatmap of the latent factors, samples sorted by group (the paper's Fig. 8).
+
+    Rows are samples (sorted by ``groupby``, dashed lines between groups), columns are factors.
+
+    Parameters
+    ----------
+    mdata
+        MuData with the latent representation in ``obsm[use_rep]``.
+    groupby
+        ``obs`` column to sort and label the samples by.
+    use_rep
+        Key of the latent representation.
+    factors
+        Factor names / 0-based positions to show (default: all).
+    standard_scale
+        Z-score each factor over the samples first.
+    cmap
+        Diverging colour map.
+    vmax
+        Colour range ``[-vmax, vmax]`` (default: the 99th percentile of ``|value|``).
+    ax, figsize, show, save
+        As in :func:`gates` (default file name ``factor_heatmap.png``).
+
+    Returns
+    -------
+    The :class:`~matplotlib.axes.Axes` when ``show`` is ``False``.
+
+    """
+    z = latent(mdata, use_rep)
+    if use_rep == LATENT_KEY:
+        names = stored_factor_names(mdata, z.shape[1])
+    else:
+        names = [f"factor_{k + 1}" for k in range(z.shape[1])]
+    ks = resolve_factors(factors, names)
+    z = z[:, ks]
+    if standard_scale:
+        sd = z.std(0)
+        z = (z - z.mean(0)) / np.where(sd > 0, sd, 1.0)
+    if groupby not in mdata.obs.columns:
+        raise KeyError(f"obs column {groupby!r} not found; available: {list(mdata.obs.columns)}.")
+    labels = as_str_labels(mdata.obs[groupby])
+    groups = group_order(mdata.obs[groupby])
+    order = np.concatenate([np.flatnonzero(labels == grp) for grp in groups])
+    sizes = [int((labels == grp).sum()) for grp in groups]
+    vmax = float(np.nanpercentile(np.abs(z), 99)) if vmax is None else float(vmax)
+    fig, ax = new_axes(ax, figsize)
+    ax.grid(False)  # scanpy's styles draw a grid over heatmaps otherwise
+    im = ax.imshow(z[order], aspect="auto", interpolation="nearest", cmap=cmap, vmin=-vmax, vmax=vmax)
+    group_ticks(ax, groups, sizes, axis="y")
+    ax.set_xticks(np.arange(len(ks)))
+    ax.set_xticklabels([names[k] for k in ks], rotation=90)
+    ax.set_xlabel("latent factor")
+    ax.set_ylabel(f"samples sorted by {groupby}")
+    ax.set_title(f"Latent factors ({use_rep}) by {groupby}")
+    fig.colorbar(im, ax=ax, label="z-score" if standard_scale else "posterior mean", fraction=0.04, pad=0.02)
+    return finish(fig, ax, show, save, "factor_heatmap")

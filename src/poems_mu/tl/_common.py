@@ -1,0 +1,228 @@
+"""Helpers shared by the interpretation tools: model/MuData resolution, data access, factor selection, storage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from mudata import MuData
+from scipy import sparse
+
+from poems_mu._constants import LATENT_KEY, PSTAR_KEY, UNS_KEY, W_KEY
+from poems_mu._data import modality_rows
+
+FactorSpec = str | int | Sequence[str | int] | None
+
+
+def is_model(obj: Any) -> bool:
+    """Whether ``obj`` is a (trained or not) POEMS model."""
+    from poems_mu._model import POEMS
+
+    return isinstance(obj, POEMS)
+
+
+def model_mdata(model, mdata: MuData | None) -> MuData:
+    """The MuData to work on: ``mdata`` (checked against the model's registry) or the model's training MuData."""
+    if mdata is None:
+        return model.adata
+    model._validate_anndata(mdata)
+    return mdata
+
+
+def registry_layers(model) -> dict[str, str | None]:
+    """Layer of each modality the model was set up with (``None`` = ``.X``)."""
+    return dict(model.adata_manager.registry["setup_args"].get("layers") or {})
+
+
+def nan_rows_missing(model) -> bool:
+    """The model's ``nan_rows_as_missing`` setting."""
+    return bool(model.adata_manager.registry["setup_args"].get("nan_rows_as_missing", False))
+
+
+def raw_matrix(adata: AnnData, layer: str | None):
+    """``adata.X`` or ``adata.layers[layer]``."""
+    if layer is None:
+        return adata.X
+    if layer not in adata.layers:
+        raise KeyError(f"Layer {layer!r} not found; available layers: {list(adata.layers.keys())}.")
+    return adata.layers[layer]
+
+
+def modality_data(
+    mdata: MuData,
+    modality: str,
+    layer: str | None = None,
+    columns: np.ndarray | None = None,
+    nan_rows_as_missing: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Observed data of one modality, aligned to the MuData's samples.
+
+    Returns
+    -------
+    positions
+        Positions (in ``mdata.obs_names``) of the samples that have the modality.
+    x
+        Dense float64 array ``(len(positions), n_columns)`` of those samples (``columns`` selects features).
+
+    """
+    if modality not in mdata.mod:
+        raise ValueError(f"Modality {modality!r} not found; available modalities: {list(mdata.mod.keys())}.")
+    data = raw_matrix(mdata.mod[modality], layer)
+    rows = modality_rows(mdata, modality, data, nan_rows_as_missing)
+    positions = np.flatnonzero(rows >= 0)
+    sub = data[rows[positions]]
+    if columns is not None:
+        sub = sub[:, np.asarray(columns)]
+    sub = sub.toarray() if sparse.issparse(sub) else np.asarray(sub)
+    return positions, sub.astype(np.float64)
+
+
+def latent(data: MuData | AnnData, use_rep: str = LATENT_KEY) -> np.ndarray:
+    """Embedding ``data.obsm[use_rep]`` as a dense float64 array."""
+    if use_rep not in data.obsm:
+        raise KeyError(
+            f"{use_rep!r} not found in `.obsm` (available: {list(data.obsm.keys())}). Run "
+            "`model.store_results(mdata)` first, or pass the key of the embedding as `use_rep`."
+        )
+    x = data.obsm[use_rep]
+    x = x.to_numpy() if isinstance(x, pd.DataFrame) else x
+    x = x.toarray() if sparse.issparse(x) else np.asarray(x)
+    return x.astype(np.float64)
+
+
+def stored_factor_names(data: MuData | AnnData, n: int) -> list[str]:
+    """Factor names stored by ``store_results`` if they fit, else ``factor_1 … factor_n``."""
+    uns = data.uns.get(UNS_KEY)
+    if isinstance(uns, Mapping) and "factors" in uns and len(uns["factors"]) == n:
+        return [str(f) for f in uns["factors"]]
+    return [f"factor_{k + 1}" for k in range(n)]
+
+
+def resolve_factors(factor: FactorSpec, names: Sequence[str]) -> list[int]:
+    """Positions of the selected factors.
+
+    ``factor`` is ``None`` (all), a name such as ``"factor_3"``, a 0-based position, or a list of those.
+    """
+    names = list(names)
+    if factor is None:
+        return list(range(len(names)))
+    items = [factor] if isinstance(factor, str | int | np.integer) else list(factor)
+    if not items:
+        raise ValueError("`factor` is an empty list; pass None for all factors.")
+    out = []
+    for f in items:
+        if isinstance(f, bool):
+            raise TypeError(f"`factor` must be a factor name or a 0-based position, got {f!r}.")
+        if isinstance(f, int | np.integer):
+            if not 0 <= f < len(names):
+                raise ValueError(f"Factor position {f} is out of range: there are {len(names)} factors (0-based).")
+            out.append(int(f))
+        elif isinstance(f, str):
+            if f not in names:
+                raise ValueError(f"Unknown factor {f!r}; factors are {names[0]} … {names[-1]}.")
+            out.append(names.index(f))
+        else:
+            raise TypeError(f"`factor` must be a factor name or a 0-based position, got {f!r}.")
+    if len(set(out)) != len(out):
+        raise ValueError(f"Factors are repeated in {factor!r}.")
+    return out
+
+
+def resolve_modality_list(available: Sequence[str], modality: str | Sequence[str] | None) -> list[str]:
+    """Selected modality names, checked against ``available``."""
+    available = list(available)
+    if modality is None:
+        return available
+    mods = [modality] if isinstance(modality, str) else list(modality)
+    bad = [m for m in mods if m not in available]
+    if bad:
+        raise ValueError(f"Modality {bad} not available; choose from {available}.")
+    return mods
+
+
+def loadings_source(data, modality: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``W`` and ``p*`` of one modality (features × factors) from a model or from a MuData with stored results."""
+    if is_model(data):
+        if data.module.decoder_type != "sparse":
+            raise ValueError("This needs the feature-to-factor matrices W: train the model with decoder='sparse'.")
+        return data.get_loadings(modality), data.get_slab_probabilities(modality)
+    if isinstance(data, MuData):
+        ad = data.mod[modality]
+        if W_KEY not in ad.varm:
+            raise KeyError(
+                f"mdata.mod[{modality!r}].varm[{W_KEY!r}] not found: run `model.store_results(mdata)` (sparse "
+                "decoder) first, or pass the model."
+            )
+        w = np.asarray(ad.varm[W_KEY])
+        names = stored_factor_names(data, w.shape[1])
+        W = pd.DataFrame(w, index=ad.var_names.copy(), columns=names)
+        P = None
+        if PSTAR_KEY in ad.varm:
+            P = pd.DataFrame(np.asarray(ad.varm[PSTAR_KEY]), index=ad.var_names.copy(), columns=names)
+        return W, P
+    raise TypeError(f"Expected a POEMS model or a MuData with stored results, got {type(data).__name__}.")
+
+
+def available_modalities(data) -> list[str]:
+    """Modalities of a model, or of a MuData that carry stored loadings."""
+    if is_model(data):
+        return list(data.modalities)
+    if isinstance(data, MuData):
+        uns = data.uns.get(UNS_KEY)
+        if isinstance(uns, Mapping) and "modalities" in uns:
+            return [str(m) for m in uns["modalities"]]
+        return [m for m, ad in data.mod.items() if W_KEY in ad.varm]
+    raise TypeError(f"Expected a POEMS model or a MuData, got {type(data).__name__}.")
+
+
+def store_uns(data: MuData | AnnData, key: str, value: Any) -> None:
+    """Set ``data.uns["poems"][key] = value``, keeping every other key of ``uns["poems"]``."""
+    uns = data.uns.get(UNS_KEY)
+    if not isinstance(uns, Mapping):
+        uns = {}
+    uns = dict(uns)
+    uns[key] = value
+    data.uns[UNS_KEY] = uns
+
+
+def table_to_uns(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """A DataFrame as a dict of plain numpy columns (strings as ``str`` arrays) that h5mu can write."""
+    out = {}
+    for col in df.columns:
+        s = df[col]
+        if pd.api.types.is_bool_dtype(s):
+            out[str(col)] = s.to_numpy(dtype=bool)
+        elif pd.api.types.is_numeric_dtype(s):
+            out[str(col)] = s.to_numpy(dtype=np.float64)
+        else:
+            out[str(col)] = s.astype(str).to_numpy(dtype=str)
+    return out
+
+
+def bh(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg q-values; NaN p-values stay NaN and do not count as tests."""
+    from scipy.stats import false_discovery_control
+
+    p = np.asarray(p, dtype=np.float64)
+    q = np.full_like(p, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        q[ok] = false_discovery_control(np.clip(p[ok], 0.0, 1.0), method="bh")
+    return q
+
+
+def check_fdr(fdr: float) -> float:
+    """``fdr`` must lie in (0, 1)."""
+    if not 0 < float(fdr) < 1:
+        raise ValueError(f"`fdr` must be in (0, 1), got {fdr!r}.")
+    return float(fdr)
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """A positive integer, or a clear error."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    return int(value)
