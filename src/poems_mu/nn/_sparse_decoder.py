@@ -1,4 +1,13 @@
-"""Sparse-VAE decoder: feature j of a modality sees only ``z ⊙ W[j]``; all features at once, in feature chunks."""
+"""Sparse-VAE decoder: feature j of a modality sees only ``z ⊙ W[j]``; all features at once, in feature chunks.
+
+The decoder costs O(batch · D · K · H) arithmetic whatever the implementation; what must not grow with D is memory.
+:class:`_ChunkedSparseDecode` computes the features chunk by chunk and keeps nothing of size (batch × D × H) for
+the backward pass: it saves only its inputs and recomputes each chunk's pre-activation there, so peak memory is
+O(batch · chunk · H) however many features there are. Writing the backward by hand (instead of wrapping each chunk
+in ``torch.utils.checkpoint``) avoids autograd's bookkeeping of every small op and reuses buffers in place: on CPU,
+forward + backward at 2,503 features was about 2x faster than checkpointing and 3-4x faster than one unchunked pass
+(``benchmarks/results/scale.md``).
+"""
 
 from __future__ import annotations
 
@@ -6,28 +15,76 @@ import math
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
+from torch.autograd.function import once_differentiable
 
 _EPS = 1e-8
-#: default activation budget of one feature chunk. Small on purpose: chunks that stay in cache, recomputed in the
-#: backward pass, ran 5x faster on CPU than one pass over 500 features (batch 198, K=32, H=64).
+#: default activation budget of one feature chunk on CPU: cache-sized chunks were fastest (13-131 features for
+#: batch 512-32 at K = 32, H = 100; ``python benchmarks/scale.py chunks``).
 DEFAULT_CHUNK_BYTES = 8 * 2**20
+#: default budget on accelerators, where large chunks keep the device busy and the launch count low.
+DEFAULT_CHUNK_BYTES_ACCELERATOR = 512 * 2**20
 
 
 def _unit_rows(m: torch.Tensor) -> torch.Tensor:
     return m / m.norm(dim=-1, keepdim=True).clamp_min(_EPS)
 
 
-def _decode_chunk(z: torch.Tensor, w: torch.Tensor, a: torch.Tensor, c: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``x̂[:, j] = c_j · ReLU(A^T (z ⊙ w_j)) + b_j`` for the features of one chunk.
+def _pre_activation(z: torch.Tensor, w: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``M`` (K, J·H) with ``M[k, j·H + h] = w[j, k] a[k, h]`` and the pre-activation ``z @ M`` as (B, J, H).
 
-    The pre-activation is one GEMM: ``z (B, K) @ M (K, J·H)`` with ``M[k, j, h] = w[j, k] a[k, h]``, so no
-    ``(batch, features, K)`` tensor is built.
+    One GEMM with inner dimension K for all features of the chunk; no ``(batch, features, K)`` tensor is built.
     """
     n_feat, n_latent = w.shape
-    m = (w.t().unsqueeze(-1) * a.unsqueeze(1)).reshape(n_latent, -1)  # (K, J*H)
-    h = torch.relu(z @ m).view(z.shape[0], n_feat, -1)  # (B, J, H)
-    return (h * c).sum(-1) + b
+    m = (w.t().contiguous().unsqueeze(-1) * a.unsqueeze(1)).view(n_latent, -1)
+    return m, (z @ m).view(z.shape[0], n_feat, -1)
+
+
+def _decode_chunk(z: torch.Tensor, w: torch.Tensor, a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """``x̂[:, j] − b_j = c_j · ReLU(A^T (z ⊙ w_j))`` for the features of one chunk (plain autograd ops)."""
+    return (torch.relu(_pre_activation(z, w, a)[1]) * c).sum(-1)
+
+
+class _ChunkedSparseDecode(torch.autograd.Function):
+    """``out[:, j] = c_j · ReLU(A^T (z ⊙ W_j))`` over feature chunks, with recomputation in the backward pass.
+
+    Backward, per chunk with ``P = z @ M`` recomputed and ``G = ∂L/∂P = g_j c_j 1[P > 0]``:
+    ``∂c_j = Σ_b g_bj ReLU(P_bj)``, ``∂z = G @ M^T``, ``∂M = z^T @ G`` and from it
+    ``∂W[j, k] = Σ_h ∂M[k, j, h] A[k, h]``, ``∂A[k, h] = Σ_j ∂M[k, j, h] W[j, k]``.
+    """
+
+    @staticmethod
+    def forward(ctx, z, w, a, c, chunk: int):
+        out = z.new_empty(z.shape[0], w.shape[0])
+        for start in range(0, w.shape[0], chunk):
+            sl = slice(start, start + chunk)
+            # the activations of this chunk are not needed later: ReLU and the heads in place
+            out[:, sl] = _pre_activation(z, w[sl], a)[1].relu_().mul_(c[sl]).sum(-1)
+        ctx.save_for_backward(z, w, a, c)
+        ctx.chunk = chunk
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        z, w, a, c = ctx.saved_tensors
+        grad_out = grad_out.contiguous()
+        n_batch, n_latent = z.shape
+        dz, da = torch.zeros_like(z), torch.zeros_like(a)
+        dw, dc = torch.empty_like(w), torch.empty_like(c)
+        z_t = z.t()
+        for start in range(0, w.shape[0], ctx.chunk):
+            sl = slice(start, start + ctx.chunk)
+            w_j = w[sl]
+            m, pre = _pre_activation(z, w_j, a)
+            h = pre.relu_()  # (B, J, H)
+            g = grad_out[:, sl].unsqueeze(-1)  # (B, J, 1)
+            d_pre = torch.ops.aten.threshold_backward(g * c[sl], h, 0.0).view(n_batch, -1)  # ReLU'
+            dc[sl] = h.mul_(g).sum(0)
+            dz.addmm_(d_pre, m.t())
+            dm = (z_t @ d_pre).view(n_latent, w_j.shape[0], -1)  # (K, J, H)
+            dw[sl] = (dm * a.unsqueeze(1)).sum(-1).t()
+            da.add_((dm * w_j.t().unsqueeze(-1)).sum(1))
+        return dz, dw, da, dc, None
 
 
 class SparseDecoder(nn.Module):
@@ -39,6 +96,9 @@ class SparseDecoder(nn.Module):
     output), which lets the sparsity penalty shrink ``W`` without making it sparse. With them fixed, ``|W[j, k]|`` is
     the size of factor k's effect on (standardised) feature j.
 
+    Features are decoded in chunks and each chunk is recomputed in the backward pass, so peak memory is
+    O(batch · chunk · H) however many features there are, and no (batch × features × K) tensor is ever built.
+
     Parameters
     ----------
     n_output
@@ -48,11 +108,11 @@ class SparseDecoder(nn.Module):
     n_hidden
         Width H of the shared generator.
     chunk_size
-        Features decoded at a time. ``None`` picks it from ``max_chunk_bytes`` and the batch size. With more than
-        one chunk and gradients enabled, each chunk is recomputed in the backward pass, so peak memory is
-        O(batch · chunk · H) however many features there are.
+        Features decoded at a time. ``None`` picks it from ``max_chunk_bytes`` and the batch size.
     max_chunk_bytes
-        Activation memory budget per chunk when ``chunk_size`` is None.
+        Activation memory budget per chunk when ``chunk_size`` is None; ``None`` uses
+        :data:`DEFAULT_CHUNK_BYTES` on CPU (cache-sized chunks are fastest there) and
+        :data:`DEFAULT_CHUNK_BYTES_ACCELERATOR` on other devices.
 
     """
 
@@ -62,7 +122,7 @@ class SparseDecoder(nn.Module):
         n_latent: int,
         n_hidden: int = 64,
         chunk_size: int | None = None,
-        max_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        max_chunk_bytes: int | None = None,
     ):
         super().__init__()
         self.n_output, self.n_latent, self.n_hidden = n_output, n_latent, n_hidden
@@ -74,27 +134,27 @@ class SparseDecoder(nn.Module):
         self.c = nn.Parameter(torch.randn(n_output, n_hidden) / math.sqrt(n_hidden))
         self.b = nn.Parameter(torch.zeros(n_output))
 
-    def resolve_chunk_size(self, batch_size: int) -> int:
-        """Number of features per chunk for a minibatch of ``batch_size`` samples."""
+    def resolve_chunk_size(self, batch_size: int, device: torch.device | str | None = None) -> int:
+        """Number of features per chunk for a minibatch of ``batch_size`` samples on ``device``."""
         if self.chunk_size is not None:
             return max(1, min(int(self.chunk_size), self.n_output))
-        # activations kept per feature: pre-activation and ReLU output (B x H each) plus the K x H product
-        per_feature = 4 * (2 * batch_size * self.n_hidden + self.n_latent * self.n_hidden)
-        return max(1, min(self.n_output, int(self.max_chunk_bytes // per_feature)))
+        budget = self.max_chunk_bytes
+        if budget is None:
+            on_cpu = device is None or torch.device(device).type == "cpu"
+            budget = DEFAULT_CHUNK_BYTES if on_cpu else DEFAULT_CHUNK_BYTES_ACCELERATOR
+        # live per feature in the backward pass: pre-activation, its gradient and g·c (B × H each) + M and ∂M (K × H)
+        per_feature = 4 * (3 * batch_size * self.n_hidden + 2 * self.n_latent * self.n_hidden)
+        return max(1, min(self.n_output, int(budget // per_feature)))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Decode ``z`` (batch, K) to the modality's mean ``(batch, D)`` on the standardised scale."""
         a, c = _unit_rows(self.A), _unit_rows(self.c)
-        chunk = self.resolve_chunk_size(z.shape[0])
-        if chunk >= self.n_output:
-            return _decode_chunk(z, self.W, a, c, self.b)
-        recompute = torch.is_grad_enabled()
-        outs = []
-        for start in range(0, self.n_output, chunk):
-            sl = slice(start, start + chunk)
-            args = (z, self.W[sl], a, c[sl], self.b[sl])
-            outs.append(checkpoint(_decode_chunk, *args, use_reentrant=False) if recompute else _decode_chunk(*args))
-        return torch.cat(outs, dim=1)
+        chunk = self.resolve_chunk_size(z.shape[0], z.device)
+        # in the parameters' precision even under autocast: the backward accumulates dz and dA across chunks
+        dtype = self.W.dtype
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            out = _ChunkedSparseDecode.apply(z.to(dtype), self.W, a.to(dtype), c.to(dtype), chunk)
+        return out + self.b
 
     @torch.no_grad()
     def feature_loop_reference(self, z: torch.Tensor) -> torch.Tensor:
@@ -102,6 +162,11 @@ class SparseDecoder(nn.Module):
         a, c = _unit_rows(self.A), _unit_rows(self.c)
         cols = [torch.relu((z * self.W[j]) @ a) @ c[j] + self.b[j] for j in range(self.n_output)]
         return torch.stack(cols, dim=1)
+
+    def autograd_reference(self, z: torch.Tensor) -> torch.Tensor:
+        """All features in one pass with plain autograd ops (stores every activation): the chunked path's reference."""
+        a, c = _unit_rows(self.A), _unit_rows(self.c)
+        return _decode_chunk(z, self.W, a, c) + self.b
 
 
 class DenseDecoder(nn.Module):
