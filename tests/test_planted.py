@@ -77,8 +77,8 @@ def planted():
     mdata, z, supports, weights = make_planted()
     scvi.settings.seed = 0
     pm.POEMS.setup_mudata(mdata)
-    model = pm.POEMS(mdata, n_latent=6, lambda0=10, prior_expert=False)
-    model.train(max_epochs=150, lr=3e-3, early_stopping=False, enable_progress_bar=False)
+    model = pm.POEMS(mdata, n_latent=6)  # the package defaults otherwise: what a user gets
+    model.train(max_epochs=150, early_stopping=False, enable_progress_bar=False)
     return mdata, z, supports, weights, model
 
 
