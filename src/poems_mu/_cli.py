@@ -188,10 +188,22 @@ def _train(model, args) -> float:
     if args.max_epochs is not None:
         kwargs["max_epochs"] = args.max_epochs
     if isinstance(args.devices, list) or (isinstance(args.devices, int) and args.devices > 1):
-        kwargs["strategy"] = "ddp_find_unused_parameters_true"
+        kwargs["strategy"] = "ddp"
     start = time.perf_counter()
     model.train(**kwargs)
     return time.perf_counter() - start
+
+
+def _is_global_zero(model) -> bool:
+    """Whether this process writes the outputs: always, except in the non-zero ranks of a multi-device run."""
+    trainer = getattr(model, "trainer", None)
+    return bool(getattr(trainer, "is_global_zero", True))
+
+
+def _say(text: str) -> None:
+    """Print, except in the extra processes that Lightning's DDP launcher starts (they re-run this command)."""
+    if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":
+        print(text, flush=True)
 
 
 def _model_kwargs(args) -> dict:
@@ -205,7 +217,11 @@ def _summary(mdata, model, seconds: float, metrics=None, files: Sequence[Path] =
     hist = model.history.get("elbo_train")
     epochs = 0 if hist is None else len(hist)
     max_epochs = model.trainer.max_epochs if getattr(model, "trainer", None) is not None else None
-    lines = [f"== {title or 'POEMS'} ==", f"samples      {mdata.n_obs}", "modalities"]
+    lines = [
+        f"== {title or 'POEMS'} ==",
+        f"samples      {mdata.n_obs}",
+        "modalities   (mean gate α over the samples that have the modality; W density: share of |W| > 0.01)",
+    ]
     gates = model.get_gating_weights()
     for mod in model.modalities:
         present = np.asarray(mdata.obsmap[mod]).ravel() > 0
@@ -256,14 +272,21 @@ def _run_fit(args) -> int:
     layers = _layers(args.layers)
     try:
         mdata = mudata.read_h5mu(args.input)
-    except OSError as err:
+    except (OSError, ValueError, KeyError) as err:
         raise CLIError(f"cannot read {args.input!r} as a MuData (.h5mu) file: {err}") from None
     scvi.settings.seed = args.seed
     POEMS.setup_mudata(mdata, modalities=args.modalities, layers=layers)
     model = POEMS(mdata, **_model_kwargs(args))
-    print(f"Training POEMS on {args.input}: {mdata.n_obs} samples, modalities {', '.join(model.modalities)}")
+    existing = [f"{where}[{key!r}]" for where, store, key in model._result_targets(mdata) if key in store]
+    if existing:
+        # results of an earlier model: the output gets this model's results only (the input file is not touched)
+        _say(f"Note: {args.input} holds earlier POEMS results; {output} will hold the new ones instead.")
+        mdata.uns.pop("poems", None)
+    _say(f"Training POEMS on {args.input}: {mdata.n_obs} samples, modalities {', '.join(model.modalities)}")
     seconds = _train(model, args)
-    model.store_results(overwrite=args.overwrite)
+    if not _is_global_zero(model):  # DDP: the other ranks re-run this command; only rank 0 writes
+        return 0
+    model.store_results(overwrite=True)
     metrics = _evaluate(mdata, args.label_key) if args.label_key else None
     output.parent.mkdir(parents=True, exist_ok=True)
     _write_h5mu(mdata, output)
@@ -287,12 +310,14 @@ def _run_demo(args) -> int:
     scvi.settings.seed = args.seed
     POEMS.setup_mudata(mdata)
     model = POEMS(mdata, **_model_kwargs(args))
-    print(
+    _say(
         f"Training POEMS on the bundled breast_tcga data: {mdata.n_obs} samples, "
         f"modalities {', '.join(model.modalities)} (protein missing for "
         f"{mdata.n_obs - mdata.mod['protein'].n_obs} samples)"
     )
     seconds = _train(model, args)
+    if not _is_global_zero(model):
+        return 0
     model.store_results(overwrite=True)
     metrics = _evaluate(mdata, DEMO_LABEL_KEY)
     _write_h5mu(mdata, output)
@@ -330,50 +355,18 @@ def _fig_umap(mdata, model):
 
 
 def _fig_gates(mdata, model):
-    import matplotlib.pyplot as plt
-
     from . import pl
 
-    if hasattr(pl, "gates"):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        pl.gates(mdata, groupby=DEMO_LABEL_KEY, ax=ax, show=False)
-        return fig
-    gates = model.get_gating_weights()
-    mean = gates.groupby(mdata.obs[DEMO_LABEL_KEY], observed=True).mean()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    bottom = None
-    for mod in mean.columns:
-        ax.bar(mean.index.astype(str), mean[mod], bottom=bottom, label=mod)
-        bottom = mean[mod] if bottom is None else bottom + mean[mod]
-    ax.set_ylabel("mean gating weight α")
-    ax.set_title("Modality contributions per subtype")
-    ax.legend(frameon=False, bbox_to_anchor=(1, 1), loc="upper left")
-    return fig
+    ax = pl.gates(mdata, groupby=DEMO_LABEL_KEY, show=False)
+    ax.set_title("Gating weights α per sample, by subtype (protein: 0 where missing)")
+    return ax.figure
 
 
 def _fig_loadings(mdata, model):
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     from . import pl
 
-    mods = model.modalities
-    if hasattr(pl, "loadings"):
-        fig, axes = plt.subplots(1, len(mods), figsize=(4 * len(mods), 5), squeeze=False)
-        for ax, mod in zip(axes[0], mods, strict=True):
-            pl.loadings(mdata, mod, ax=ax, show=False)
-        return fig
-    fig, axes = plt.subplots(1, len(mods), figsize=(4 * len(mods), 5), squeeze=False)
-    for ax, mod in zip(axes[0], mods, strict=True):
-        w = np.abs(model.get_loadings(mod).to_numpy())
-        order = np.lexsort((-w.max(1), w.argmax(1)))
-        im = ax.imshow(w[order], aspect="auto", cmap="Greys", interpolation="nearest")
-        ax.set_title(f"{mod}: |W| ({w.shape[0]} features)")
-        ax.set_xlabel("factor")
-        ax.set_ylabel("feature (sorted by top factor)")
-        fig.colorbar(im, ax=ax, fraction=0.05)
-    fig.tight_layout()
-    return fig
+    axes = pl.loadings(mdata, show=False)
+    return (axes[0] if isinstance(axes, list) else axes).figure
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,193 @@
+"""The ``poems-mu`` command line: fit on a small .h5mu, the demo, and errors without stack traces."""
+
+import subprocess
+import sys
+import warnings
+from importlib.metadata import entry_points
+
+import anndata as ad
+import mudata as md
+import numpy as np
+import pandas as pd
+import pytest
+
+import poems_mu as pm
+from poems_mu._cli import main
+
+
+def _tiny_h5mu(path, n=40, seed=0):
+    """Two modalities driven by one two-group factor; 'b' is absent (not padded) for the last 10 samples."""
+    rng = np.random.default_rng(seed)
+    names = [f"s{i}" for i in range(n)]
+    group = np.repeat(["g1", "g2"], n // 2)
+    z = np.where(group == "g1", -1.0, 1.0)[:, None]
+    a = ad.AnnData(
+        (z @ rng.normal(size=(1, 12)) + 0.3 * rng.normal(size=(n, 12))).astype(np.float32),
+        obs=pd.DataFrame(index=names),
+        var=pd.DataFrame(index=[f"a{j}" for j in range(12)]),
+    )
+    a.layers["raw"] = a.X.copy()
+    xb = (z @ rng.normal(size=(1, 8)) + 0.3 * rng.normal(size=(n, 8))).astype(np.float32)
+    b = ad.AnnData(xb[:-10], obs=pd.DataFrame(index=names[:-10]), var=pd.DataFrame(index=[f"b{j}" for j in range(8)]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mdata = md.MuData({"a": a, "b": b})
+    mdata.obs["group"] = pd.Categorical(group)
+    mdata.write(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """`poems-mu fit` run once on the tiny file; returns (input, output, stdout)."""
+    tmp = tmp_path_factory.mktemp("cli_fit")
+    src = _tiny_h5mu(tmp / "in.h5mu")
+    out = tmp / "out.h5mu"
+    argv = [str(src), "-o", str(out), "--n-latent", "3", "--max-epochs", "3", "--label-key", "group", "--quiet"]
+    argv += ["--layers", "a=raw", "--accelerator", "cpu", "--devices", "1"]
+    import io
+    from contextlib import redirect_stdout
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert main(["fit", *argv]) == 0
+    return src, out, buf.getvalue()
+
+
+def test_entry_point_is_declared():
+    (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "poems-mu"]
+    assert ep.value == "poems_mu._cli:main"
+
+
+def test_fit_writes_results_and_model(fitted):
+    src, out, stdout = fitted
+    result = md.read_h5mu(out)
+    assert result.obsm["X_poems"].shape == (40, 3)
+    gates = result.obsm["poems_gates"]
+    assert list(gates.columns) == ["a", "b"]
+    assert (gates["b"].to_numpy()[-10:] == 0).all()  # absent samples get exactly zero weight
+    np.testing.assert_allclose(gates.to_numpy().sum(1), 1.0, rtol=1e-5)
+    assert result["a"].varm["poems_W"].shape == (12, 3)
+    assert result["b"].n_obs == 30  # the missing block is still missing, not padded
+    stored = result.uns["poems"]["subtyping"]["X_poems"]
+    assert stored["label_key"] == "group" and 0 <= stored["metrics"]["kmeans_accuracy"]["mean"] <= 1
+    # the model is saved next to the output and reloads to the same latent
+    model_dir = out.with_name("out_model")
+    assert model_dir.is_dir()
+    model = pm.POEMS.load(str(model_dir), result)
+    np.testing.assert_allclose(model.get_latent_representation(), result.obsm["X_poems"], atol=1e-5)
+    assert model.module.n_latent == 3
+    # summary: modalities, epochs, metrics, files
+    assert "epochs       3" in stdout
+    assert "kmeans_accuracy" in stdout and "knn_accuracy" in stdout
+    assert str(out) in stdout and str(model_dir) in stdout
+    assert "  b " in stdout and "30 samples" in stdout
+
+
+def test_fit_refuses_to_overwrite(fitted, capsys):
+    src, out, _ = fitted
+    before = out.stat().st_mtime_ns
+    assert main(["fit", str(src), "-o", str(out), "--max-epochs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("poems-mu: error: ") and "--overwrite" in err and "Traceback" not in err
+    assert out.stat().st_mtime_ns == before
+
+
+def test_fit_overwrite_replaces_output(fitted, tmp_path, capsys):
+    src, _, _ = fitted
+    out = tmp_path / "res.h5mu"
+    args = ["fit", str(src), "-o", str(out), "--n-latent", "2", "--max-epochs", "1", "--quiet", "--modalities", "a"]
+    assert main(args) == 0
+    assert md.read_h5mu(out).obsm["X_poems"].shape == (40, 2)
+    assert main([*args[:5], "4", *args[6:], "--overwrite"]) == 0
+    result = md.read_h5mu(out)
+    assert result.obsm["X_poems"].shape == (40, 4)
+    assert list(result.obsm["poems_gates"].columns) == ["a"]
+    capsys.readouterr()
+    # refitting on an output replaces the earlier results in the new file and leaves the input alone
+    again = tmp_path / "again.h5mu"
+    assert main(["fit", str(out), "-o", str(again), "--n-latent", "2", "--max-epochs", "1", "--quiet"]) == 0
+    assert "earlier POEMS results" in capsys.readouterr().out
+    assert md.read_h5mu(again).obsm["X_poems"].shape == (40, 2)
+    assert list(md.read_h5mu(again).obsm["poems_gates"].columns) == ["a", "b"]
+    assert md.read_h5mu(out).obsm["X_poems"].shape == (40, 4)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--modalities", "rna"], "not found in the MuData"),
+        (["--layers", "a=counts"], "counts"),
+        (["--layers", "a:raw", "b=x"], "MODALITY=LAYER"),
+        (["--label-key", "nope"], "nope"),
+    ],
+)
+def test_fit_bad_arguments_give_one_line_errors(fitted, tmp_path, capsys, extra, message):
+    src, _, _ = fitted
+    out = tmp_path / "x.h5mu"
+    assert main(["fit", str(src), "-o", str(out), "--max-epochs", "1", "--quiet", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("poems-mu: error: ") and message in err
+    assert "Traceback" not in err
+    if message != "nope":  # errors found before training write nothing
+        assert not out.exists()
+
+
+def test_fit_missing_or_unreadable_input(tmp_path, capsys):
+    assert main(["fit", str(tmp_path / "nothing.h5mu"), "-o", str(tmp_path / "o.h5mu")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.h5mu"
+    bad.write_text("not hdf5")
+    assert main(["fit", str(bad), "-o", str(tmp_path / "o.h5mu")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("poems-mu: error: cannot read") and "Traceback" not in err
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", str(bad), "-o", str(tmp_path / "o.h5mu"), "--max-epochs", "0"])
+    assert exc.value.code == 2
+    assert "positive integer" in capsys.readouterr().err
+
+
+def test_error_in_a_subprocess_has_no_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "poems_mu._cli", "fit", str(tmp_path / "missing.h5mu"), "-o", str(tmp_path / "o.h5mu")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("poems-mu: error:") and "Traceback" not in proc.stderr
+
+
+def test_demo_writes_data_figures_and_metrics(tmp_path, capsys):
+    assert main(["demo", "--out-dir", str(tmp_path), "--max-epochs", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    written = {p.name for p in tmp_path.iterdir()}
+    expected = {"poems_demo.h5mu", "poems_demo_umap.png", "poems_demo_gates.png", "poems_demo_loadings.png"}
+    assert expected <= written
+    for name in expected - {"poems_demo.h5mu"}:
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (tmp_path / name).stat().st_size > 5000
+    result = md.read_h5mu(tmp_path / "poems_demo.h5mu")
+    assert result.obsm["X_poems"].shape[0] == 220
+    assert result["protein"].n_obs == 150
+    assert "kmeans_accuracy" in out and "knn_accuracy" in out and "epochs       2" in out
+    for mod in ("mrna", "mirna", "protein"):
+        assert f"  {mod} " in out
+    # a second run refuses to clobber the outputs
+    assert main(["demo", "--out-dir", str(tmp_path), "--max-epochs", "1", "--quiet"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_fit_on_two_cpu_processes_with_ddp(tmp_path):
+    """--devices 2 trains with DDP (two CPU processes here); only rank 0 writes and prints the summary."""
+    src = _tiny_h5mu(tmp_path / "in.h5mu", n=60)
+    out = tmp_path / "out.h5mu"
+    cmd = [sys.executable, "-m", "poems_mu._cli", "fit", str(src), "-o", str(out), "--accelerator", "cpu"]
+    cmd += ["--devices", "2", "--max-epochs", "2", "--n-latent", "3", "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("== POEMS fit") == 1 and proc.stdout.count("Training POEMS on") == 1
+    result = md.read_h5mu(out)
+    assert result.obsm["X_poems"].shape == (60, 3)
+    model = pm.POEMS.load(str(tmp_path / "out_model"), result)
+    np.testing.assert_allclose(model.get_latent_representation(), result.obsm["X_poems"], atol=1e-5)
