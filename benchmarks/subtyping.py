@@ -336,10 +336,10 @@ def run_benchmark(
     return records
 
 
-def _settings(quick: bool, model_kwargs: dict | None = None) -> dict:
+def _settings(quick: bool, model_kwargs: dict | None = None, train_kwargs: dict | None = None) -> dict:
     return {
         "model_kwargs": CHOSEN_MODEL_KWARGS if model_kwargs is None else model_kwargs,
-        "train_kwargs": CHOSEN_TRAIN_KWARGS,
+        "train_kwargs": CHOSEN_TRAIN_KWARGS if train_kwargs is None else train_kwargs,
         "quick": quick,
         "pca_components": N_COMPONENTS,
         "mofa": {"factors": N_COMPONENTS, "max_iter": MOFA_MAX_ITER, "convergence_mode": "fast"},
@@ -386,6 +386,13 @@ def main(argv=None) -> None:
         help="override POEMS arguments of the chosen configuration (values as JSON), e.g. --set lambda0=10",
     )
     parser.add_argument(
+        "--set-train",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override training arguments (values as JSON), e.g. --set-train early_stopping_patience=100",
+    )
+    parser.add_argument(
         "--merge", nargs="+", metavar="JSON", help="combine earlier result files (e.g. one per data set) and exit"
     )
     args = parser.parse_args(argv)
@@ -402,13 +409,14 @@ def main(argv=None) -> None:
     seeds = args.seeds[:1] if args.quick else args.seeds
     datasets = list(args.datasets) + list(args.mogonet)
     command = "OMP_NUM_THREADS=1 python benchmarks/subtyping.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    model_kwargs = dict(CHOSEN_MODEL_KWARGS)
-    for item in args.set:
-        key, _, value = item.partition("=")
-        if key not in CHOSEN_MODEL_KWARGS:
-            parser.error(f"--set {item}: {key!r} is not one of {sorted(CHOSEN_MODEL_KWARGS)}")
-        model_kwargs[key] = json.loads(value)
-    settings = _settings(args.quick, model_kwargs)
+    model_kwargs, train_kwargs = dict(CHOSEN_MODEL_KWARGS), dict(CHOSEN_TRAIN_KWARGS)
+    for option, items, target in (("--set", args.set, model_kwargs), ("--set-train", args.set_train, train_kwargs)):
+        for item in items:
+            key, _, value = item.partition("=")
+            if key not in target:
+                parser.error(f"{option} {item}: {key!r} is not one of {sorted(target)}")
+            target[key] = json.loads(value)
+    settings = _settings(args.quick, model_kwargs, train_kwargs)
     start = time.perf_counter()
     records: list[dict] = []
 
@@ -416,7 +424,7 @@ def main(argv=None) -> None:
         print(line, flush=True)
         write_results(out, args.name, records, command, settings, time.perf_counter() - start)
 
-    run_benchmark(datasets, seeds, args.methods, model_kwargs=model_kwargs, quick=args.quick, log=log, records=records)
+    run_benchmark(datasets, seeds, args.methods, model_kwargs, train_kwargs, quick=args.quick, log=log, records=records)
     write_results(out, args.name, records, command, settings, time.perf_counter() - start)
     print(f"wrote {out / args.name}.json and .md in {time.perf_counter() - start:.0f} s")
 
