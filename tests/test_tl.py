@@ -390,3 +390,38 @@ def test_dense_decoder_variance_explained_works_and_loadings_tools_explain():
         pm.tl.top_features(model)
     with pytest.raises(ValueError, match="decoder='sparse'"):
         pm.tl.cross_omic_associations(model)
+
+
+def test_stored_mudata_whole_nan_rows_count_as_missing():
+    """A MuData of a model set up with nan_rows_as_missing: its whole-NaN rows are unmeasured samples, not data."""
+    rng = np.random.default_rng(3)
+    n, names = 60, [f"s{i}" for i in range(60)]
+    z = rng.normal(size=(n, 2))
+    mods = {}
+    for name, d in (("a", 6), ("b", 5)):
+        w = rng.normal(size=(d, 2))
+        adata = ad.AnnData(z @ w.T + 0.3 * rng.normal(size=(n, d)), obs=pd.DataFrame(index=names))
+        adata.var_names = [f"{name}{j}" for j in range(d)]
+        adata.varm["poems_W"] = w
+        mods[name] = adata
+
+    def build(b):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = md.MuData({"a": mods["a"].copy(), "b": b})
+        m.obsm["X_poems"] = z
+        m.obs["g"] = pd.Categorical(np.where(z[:, 0] > 0, "hi", "lo"))
+        return m
+
+    b_nan = mods["b"].copy()
+    b_nan.X[:10] = np.nan
+    with_nan, absent = build(b_nan), build(mods["b"][10:].copy())
+    top = pm.tl.top_features(with_nan, n=2)
+    assert top["corr"].notna().all()
+    pd.testing.assert_frame_equal(top, pm.tl.top_features(absent, n=2))
+    cross = pm.tl.cross_omic_associations(with_nan, n_top=2, store=False)
+    assert (cross["n_samples"] == n - 10).all() and cross["rho"].notna().all()
+    pd.testing.assert_frame_equal(cross, pm.tl.cross_omic_associations(absent, n_top=2, store=False))
+    maps = pm.tl.subtype_correlations(with_nan, "g", store=False)
+    assert maps["input_b"].notna().all().all()
+    pd.testing.assert_frame_equal(maps["input_b"], pm.tl.subtype_correlations(absent, "g", store=False)["input_b"])

@@ -174,7 +174,7 @@ def cross_omic_associations(
         nan_missing = nan_rows_missing(model)
         available = list(model.modalities)
     elif isinstance(model, MuData):
-        mdata_, layers, nan_missing = model, {}, False
+        mdata_, layers, nan_missing = model, {}, None  # whole-NaN rows = not measured
         from ._common import available_modalities
 
         available = available_modalities(model)

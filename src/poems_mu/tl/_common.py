@@ -56,9 +56,12 @@ def modality_data(
     modality: str,
     layer: str | None = None,
     columns: np.ndarray | None = None,
-    nan_rows_as_missing: bool = False,
+    nan_rows_as_missing: bool | None = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Observed data of one modality, aligned to the MuData's samples.
+
+    ``nan_rows_as_missing=None`` (a MuData used without its model) counts whole-NaN rows as missing whenever there
+    are any: ``setup_mudata`` accepts such rows only with ``nan_rows_as_missing=True``, so they mean "not measured".
 
     Returns
     -------
@@ -71,6 +74,11 @@ def modality_data(
     if modality not in mdata.mod:
         raise ValueError(f"Modality {modality!r} not found; available modalities: {list(mdata.mod.keys())}.")
     data = raw_matrix(mdata.mod[modality], layer)
+    if nan_rows_as_missing is None:
+        # only a fully stored sparse row can be all NaN: skip densifying sparse data that has none
+        nan_rows_as_missing = not sparse.issparse(data) or bool(
+            (np.diff(sparse.csr_matrix(data).indptr) == data.shape[1]).any()
+        )
     rows = modality_rows(mdata, modality, data, nan_rows_as_missing)
     positions = np.flatnonzero(rows >= 0)
     sub = data[rows[positions]]

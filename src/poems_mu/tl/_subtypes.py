@@ -107,7 +107,7 @@ def subtype_correlations(
     out = {"latent": _corr_rows(_centroids(z[ok], labels[ok], groups), groups, method)}
     blocks = []
     for mod in mods:
-        pos, x = modality_data(mdata, mod, layers.get(mod))
+        pos, x = modality_data(mdata, mod, layers.get(mod), nan_rows_as_missing=None)
         keep = ok[pos]
         pos, x = pos[keep], x[keep]
         sd = x.std(0)

@@ -111,7 +111,7 @@ def top_features(
     elif isinstance(data, MuData):
         mdata_ = data
         layers_ = dict(layers or {})
-        nan_missing = False
+        nan_missing = None  # whole-NaN rows = not measured
         z = latent(data, use_rep) if with_sign else None
     else:
         raise TypeError(f"Expected a POEMS model or a MuData with stored results, got {type(data).__name__}.")
