@@ -168,3 +168,19 @@ def test_one_epoch_at_the_seed_003_shape():
     assert after.shape == (132_129, 32) and not np.array_equal(before, after)
     latent = model.get_latent_representation()
     assert latent.shape == (21, 32) and np.isfinite(latent).all()
+
+
+def test_mixed_precision_training_runs_and_keeps_float32_parameters():
+    """``precision="bf16-mixed"`` (Lightning's autocast) trains; W and the outputs stay float32."""
+    mdata = _mdata({"rna": 40, "prot": 12}, n=60)
+    pm.POEMS.setup_mudata(mdata)
+    model = pm.POEMS(mdata, n_latent=4)
+    model.train(
+        max_epochs=3, precision="bf16-mixed", accelerator="cpu", early_stopping=False, enable_progress_bar=False
+    )
+    assert model.trainer.precision == "bf16-mixed"
+    elbo = model.history["elbo_train"].to_numpy(dtype=float).ravel()
+    assert np.isfinite(elbo).all() and elbo[-1] < elbo[0]
+    assert all(dec.W.dtype == torch.float32 for dec in model.module.decoders)
+    latent = model.get_latent_representation()
+    assert latent.dtype == np.float32 and np.isfinite(latent).all()
