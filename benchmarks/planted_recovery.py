@@ -84,7 +84,13 @@ def run_one(tp, cfg: dict) -> tuple[dict, object, tuple]:
     mdata, z, supports, weights = tp.make_planted(noise=cfg["noise"], seed=cfg["data_seed"])
     scvi.settings.seed = cfg["seed"]
     pm.POEMS.setup_mudata(mdata)
-    model = pm.POEMS(mdata, n_latent=cfg["n_latent"], lambda0=cfg["lambda0"], prior_expert=cfg["prior_expert"])
+    model = pm.POEMS(
+        mdata,
+        n_latent=cfg["n_latent"],
+        lambda0=cfg["lambda0"],
+        lambda1=cfg.get("lambda1", 1.0),
+        prior_expert=cfg["prior_expert"],
+    )
     if cfg["w_init"] is not None:
         with torch.no_grad():
             for dec in model.module.decoders:
@@ -134,6 +140,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n-latent", type=int, nargs="+", default=[4, 8, 32])
     p.add_argument("--lambda0", type=float, nargs="+", default=[10, 30, 100])
+    p.add_argument("--lambda1", type=float, nargs="+", default=[1.0])
     p.add_argument("--epochs", type=int, nargs="+", default=[50, 150, 400])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--lr", type=float, nargs="+", default=[3e-3])
@@ -148,14 +155,17 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     tp = _load_test_module()
     rows = []
-    grid = itertools.product(args.seeds, args.noise, args.n_latent, args.lambda0, args.w_init, args.lr, args.epochs)
-    for i, (seed, noise, k, l0, w_init, lr, ep) in enumerate(grid):
+    grid = itertools.product(
+        args.seeds, args.noise, args.n_latent, args.lambda0, args.lambda1, args.w_init, args.lr, args.epochs
+    )
+    for i, (seed, noise, k, l0, l1, w_init, lr, ep) in enumerate(grid):
         cfg = {
             "seed": seed,
             "data_seed": seed,
             "noise": noise,
             "n_latent": k,
             "lambda0": l0,
+            "lambda1": l1,
             "w_init": w_init,
             "lr": lr,
             "epochs": ep,
@@ -169,7 +179,7 @@ def main() -> None:
         if i == 0 and args.figure:
             draw_figure(args.figure, model, data, tp)
     df = pd.DataFrame(rows)
-    keys = ["noise", "n_latent", "lambda0", "w_init", "lr", "epochs"]
+    keys = ["noise", "n_latent", "lambda0", "lambda1", "w_init", "lr", "epochs"]
     summary = df.groupby(keys, dropna=False)[
         ["match_r", "auroc", "auroc_all", "auroc_pstar", "mass", "density", "slab"]
     ].mean()

@@ -72,10 +72,13 @@ STAGE2: dict[str, tuple[dict, dict]] = {
     "lambda0=30,kl_weight=0.5": ({"lambda0": 30.0, "kl_weight": 0.5}, {}),
 }
 
-#: Stage 3 (after the benchmark with lambda0=30 showed breast_tcga's bimodal k-means NMI): the early-stopping
-#: patience of 100 that stage 1 had planned but dropped for time, on top of the chosen lambda0=30.
+#: Stage 3 (after the benchmark with lambda0=30): the early-stopping patience of 100 that stage 1 had planned but
+#: dropped for time, and larger slab rates lambda1, each on top of the chosen lambda0=30.
 STAGE3: dict[str, tuple[dict, dict]] = {
     "lambda0=30,patience=100": ({"lambda0": 30.0}, {"early_stopping_patience": 100}),
+    # a larger slab rate: with lambda1=1 the penalty on slab loadings is too weak to sparsify W in ~130 epochs
+    "lambda0=30,lambda1=3": ({"lambda0": 30.0, "lambda1": 3.0}, {}),
+    "lambda0=30,lambda1=10": ({"lambda0": 30.0, "lambda1": 10.0}, {}),
 }
 
 CONFIGS = {**STAGE1, **STAGE2, **STAGE3}

@@ -54,7 +54,7 @@ CHOSEN_MODEL_KWARGS: dict = {
     "kl_weight": 1.0,
     "prior_expert": False,
     "lambda0": 30.0,
-    "lambda1": 1.0,
+    "lambda1": 3.0,
 }
 CHOSEN_TRAIN_KWARGS: dict = {
     "max_epochs": 500,

@@ -80,7 +80,7 @@ class POEMSModule(BaseModuleClass):
         gating: str = "learned",
         decoder: str = "sparse",
         lambda0: float = 30.0,
-        lambda1: float = 1.0,
+        lambda1: float = 3.0,
         ssl_a: float = 1.0,
         ssl_b: float | None = None,
         sigma_prior_df: float = 3.0,
