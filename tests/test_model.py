@@ -146,3 +146,35 @@ def test_same_seed_same_latents():
         return model.get_latent_representation()
 
     np.testing.assert_array_equal(run(), run())
+
+
+def _toy_modality(rng, n: int, d: int, name: str):
+    import anndata as ad
+
+    adata = ad.AnnData(rng.normal(size=(n, d)).astype(np.float32))
+    adata.obs_names = [f"s{i}" for i in range(n)]
+    adata.var_names = [f"{name}{j}" for j in range(d)]
+    return adata
+
+
+def test_training_again_switches_dropout_back_on():
+    """A trained (or loaded) model sits in eval mode; a further ``train()`` must train with dropout on."""
+    import lightning.pytorch as pl
+
+    class RecordMode(pl.Callback):
+        def __init__(self):
+            self.modes = []
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            self.modes.append(pl_module.module.training)
+
+    rng = np.random.default_rng(0)
+    mdata = md.MuData({"a": _toy_modality(rng, 40, 6, "a"), "b": _toy_modality(rng, 40, 4, "b")})
+    pm.POEMS.setup_mudata(mdata)
+    model = pm.POEMS(mdata, n_latent=2, dropout=0.5)
+    model.train(max_epochs=1, batch_size=20, early_stopping=False, enable_progress_bar=False)
+    model.get_latent_representation()  # inference leaves the module in eval mode
+    assert not model.module.training
+    record = RecordMode()
+    model.train(max_epochs=1, batch_size=20, early_stopping=False, enable_progress_bar=False, callbacks=[record])
+    assert record.modes and all(record.modes)
