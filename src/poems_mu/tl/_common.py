@@ -88,8 +88,8 @@ def modality_data(
     return positions, sub.astype(np.float64)
 
 
-def latent(data: MuData | AnnData, use_rep: str = LATENT_KEY) -> np.ndarray:
-    """Embedding ``data.obsm[use_rep]`` as a dense float64 array."""
+def embedding(data: MuData | AnnData, use_rep: str = LATENT_KEY) -> np.ndarray:
+    """Embedding ``data.obsm[use_rep]`` as a dense array of its own dtype."""
     if use_rep not in data.obsm:
         raise KeyError(
             f"{use_rep!r} not found in `.obsm` (available: {list(data.obsm.keys())}). Run "
@@ -97,8 +97,12 @@ def latent(data: MuData | AnnData, use_rep: str = LATENT_KEY) -> np.ndarray:
         )
     x = data.obsm[use_rep]
     x = x.to_numpy() if isinstance(x, pd.DataFrame) else x
-    x = x.toarray() if sparse.issparse(x) else np.asarray(x)
-    return x.astype(np.float64)
+    return x.toarray() if sparse.issparse(x) else np.asarray(x)
+
+
+def latent(data: MuData | AnnData, use_rep: str = LATENT_KEY) -> np.ndarray:
+    """Embedding ``data.obsm[use_rep]`` as a dense float64 array."""
+    return embedding(data, use_rep).astype(np.float64)
 
 
 def stored_factor_names(data: MuData | AnnData, n: int) -> list[str]:

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from anndata import AnnData
 from mudata import MuData
 from scipy.optimize import linear_sum_assignment
@@ -17,6 +16,8 @@ from sklearn.metrics import accuracy_score, adjusted_rand_score, normalized_mutu
 from sklearn.metrics.cluster import contingency_matrix
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
+
+from ._common import check_positive_int, embedding
 
 #: Metric names, in the order they appear in the output of :func:`evaluate_subtyping`.
 METRICS = ("kmeans_accuracy", "kmeans_nmi", "kmeans_ari", "knn_accuracy")
@@ -32,20 +33,6 @@ def _hungarian_accuracy(labels_true: np.ndarray, labels_pred: np.ndarray) -> flo
     table = contingency_matrix(labels_true, labels_pred)
     rows, cols = linear_sum_assignment(table, maximize=True)
     return float(table[rows, cols].sum() / len(labels_true))
-
-
-def _embedding(data: MuData | AnnData, use_rep: str) -> np.ndarray:
-    if use_rep not in data.obsm:
-        raise KeyError(
-            f"{use_rep!r} not found in `.obsm`. Available keys: {list(data.obsm.keys())!r}. "
-            "Pass the key of the embedding as `use_rep`."
-        )
-    X = data.obsm[use_rep]
-    if isinstance(X, pd.DataFrame):
-        X = X.to_numpy()
-    elif sp.issparse(X):
-        X = X.toarray()
-    return np.asarray(X)
 
 
 def _subset_mask(data: MuData | AnnData | None, subset: Any, n_obs: int) -> np.ndarray:
@@ -75,12 +62,6 @@ def _subset_mask(data: MuData | AnnData | None, subset: Any, n_obs: int) -> np.n
     if mask.shape != (n_obs,):
         raise ValueError(f"`subset` mask has shape {mask.shape}, expected ({n_obs},).")
     return mask
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def evaluate_subtyping(
@@ -177,7 +158,7 @@ def evaluate_subtyping(
     """
     annotated = isinstance(data, MuData | AnnData)
     if annotated:
-        X = _embedding(data, use_rep)
+        X = embedding(data, use_rep)
         n_obs = data.n_obs
         if (label_key is None) == (labels is None):
             raise ValueError("Pass exactly one of `label_key` (a column of `.obs`) or `labels`.")
@@ -236,8 +217,8 @@ def evaluate_subtyping(
     if counts.min() < 2:
         rare = [classes[i] for i in np.flatnonzero(counts < 2)]
         raise ValueError(f"Class(es) {rare!r} have fewer than 2 samples; a stratified train/test split is impossible.")
-    n_clusters = n_classes if n_clusters is None else _positive_int(n_clusters, "n_clusters")
-    knn_k = n_classes if knn_k is None else _positive_int(knn_k, "knn_k")
+    n_clusters = n_classes if n_clusters is None else check_positive_int(n_clusters, "n_clusters")
+    knn_k = n_classes if knn_k is None else check_positive_int(knn_k, "knn_k")
     if n_clusters > len(y):
         raise ValueError(f"`n_clusters`={n_clusters} exceeds the number of samples ({len(y)}).")
     if not 0 < test_size < 1:
