@@ -327,8 +327,6 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         if has_validation:  # Lightning fails on a validation loop without a validation set
             kwargs.setdefault("check_val_every_n_epoch", 1)
         # TrainingGuard: Ctrl+C stops after the current minibatch; faults and interrupts leave a usable model
-        # a model trained before (or loaded) is in eval mode; dropout must be on again while training
-        self.module.train()
         with warnings.catch_warnings(), TrainingGuard(self):
             # scvi warns about a last minibatch of one sample because of BatchNorm; POEMS has none
             warnings.filterwarnings("ignore", message="Last batch will have a small size")

@@ -45,8 +45,13 @@ class POEMSTrainingPlan(TrainingPlan):
 
     # -- last finite state -------------------------------------------------------------------------------------
     def on_train_start(self):
-        """Copy the starting state (restored if the very first loss is non-finite)."""
+        """Put the module in training mode and copy the starting state (restored if the first loss is non-finite).
+
+        A model trained before, or loaded, sits in eval mode, and Lightning keeps a submodule's mode: without this a
+        second ``train()`` would run with dropout off.
+        """
         super().on_train_start()
+        self.module.train()
         self._live = list(self.module.state_dict().values())  # share storage with the parameters and buffers
         self._good = [t.detach().clone() for t in self._live]
         self._good_epoch = 0  # completed epochs (of this run) that the copy reflects
