@@ -282,7 +282,7 @@ def _decoder_variants(n_output: int, batch: int):
     def checkpointed(z, chunk):  # the previous implementation: torch.utils.checkpoint around each chunk
         a, c = _unit_rows(ours.A), _unit_rows(ours.c)
         outs = [
-            checkpoint(_decode_chunk, z, ours.W[s : s + chunk], a, c[s : s + chunk], use_reentrant=False)
+            checkpoint(_decode_chunk, z, ours.W[s : s + chunk], a, ours.d, c[s : s + chunk], use_reentrant=False)
             for s in range(0, n_output, chunk)
         ]
         return torch.cat(outs, dim=1) + ours.b

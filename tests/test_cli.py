@@ -82,6 +82,7 @@ def test_fit_writes_results_and_model(fitted):
     assert "kmeans_accuracy" in stdout and "knn_accuracy" in stdout
     assert str(out) in stdout and str(model_dir) in stdout
     assert "  b " in stdout and "30 samples" in stdout
+    assert "contribution" in stdout and "zeros" in stdout and "slab" in stdout  # sparsity reported honestly
 
 
 def test_fit_refuses_to_overwrite(fitted, capsys):

@@ -128,7 +128,7 @@ def _train(mdata, seed=0, **train_kwargs):
     scvi.settings.seed = seed
     pm.POEMS.setup_mudata(mdata)
     model = pm.POEMS(mdata, **SMALL)
-    kwargs = {"max_epochs": 4, "batch_size": 16, "early_stopping": False} | train_kwargs
+    kwargs = {"max_epochs": 4, "batch_size": 16, "train_size": 0.9, "early_stopping": False} | train_kwargs
     model.train(**QUIET, **kwargs)
     return model
 
@@ -173,7 +173,7 @@ def test_a_huge_learning_rate_stops_with_a_clear_error_and_the_model_is_restored
     model = pm.POEMS(mdata, **SMALL)
     start = _state(model)
     with pytest.raises(FloatingPointError) as info:
-        model.train(max_epochs=30, lr=1e4, batch_size=16, **QUIET)
+        model.train(max_epochs=30, lr=1e4, batch_size=16, train_size=0.9, **QUIET)
     message = str(info.value)
     for fragment in ("Training stopped: the", "epoch", "optimizer steps", "lr=10000", "learning rate too high"):
         assert fragment in message
@@ -181,7 +181,7 @@ def test_a_huge_learning_rate_stops_with_a_clear_error_and_the_model_is_restored
     _assert_state(model, start)
     assert not model.is_trained and not model.module.training
     # a sane learning rate afterwards trains normally
-    model.train(max_epochs=3, lr=1e-3, batch_size=16, early_stopping=False, **QUIET)
+    model.train(max_epochs=3, lr=1e-3, batch_size=16, train_size=0.9, early_stopping=False, **QUIET)
     assert model.is_trained and np.isfinite(model.get_latent_representation()).all()
 
 
@@ -203,7 +203,7 @@ def test_non_finite_loss_restores_exact_state_and_leaves_a_usable_model():
     pm.POEMS.setup_mudata(mdata)
     model = pm.POEMS(mdata, **SMALL)
     with pytest.raises(FloatingPointError, match="at epoch 4"):
-        model.train(max_epochs=10, batch_size=16, early_stopping=False, callbacks=[cb], **QUIET)
+        model.train(max_epochs=10, batch_size=16, train_size=0.9, early_stopping=False, callbacks=[cb], **QUIET)
     _assert_state(model, cb.state_at_epoch_start)
     assert model.is_trained and not model.module.training
     latent = model.get_latent_representation()
@@ -219,7 +219,7 @@ def test_a_non_finite_validation_loss_is_caught_too():
     pm.POEMS.setup_mudata(mdata)
     model = pm.POEMS(mdata, **SMALL)
     with pytest.raises(FloatingPointError, match=r"in a validation minibatch at epoch 2 \(after 6 optimizer steps\)"):
-        model.train(max_epochs=10, batch_size=16, callbacks=[cb], **QUIET)
+        model.train(max_epochs=10, batch_size=16, train_size=0.9, callbacks=[cb], **QUIET)
     _assert_state(model, cb.state_at_epoch_start)
 
 
@@ -249,7 +249,9 @@ def test_a_keyboard_interrupt_leaves_a_usable_model_and_the_sigint_handler():
     model = pm.POEMS(mdata, **SMALL)
     start = _state(model)
     with pytest.raises(KeyboardInterrupt, match=r"interrupted in epoch 3 after 7 optimizer steps.*is_trained=True"):
-        model.train(max_epochs=10, batch_size=16, callbacks=[_AtStep(2, 0, _raise_keyboard_interrupt)], **QUIET)
+        model.train(
+            max_epochs=10, batch_size=16, train_size=0.9, callbacks=[_AtStep(2, 0, _raise_keyboard_interrupt)], **QUIET
+        )
     # Lightning ignores SIGINT after a KeyboardInterrupt and exits the interpreter; neither may reach the user
     assert signal.getsignal(signal.SIGINT) is handler
     assert model.is_trained and not model.module.training
@@ -259,7 +261,7 @@ def test_a_keyboard_interrupt_leaves_a_usable_model_and_the_sigint_handler():
     np.testing.assert_array_equal(latent, model.get_latent_representation())
     model.store_results()
     assert mdata.obsm["X_poems"].shape == (40, 3)
-    model.train(max_epochs=2, batch_size=16, early_stopping=False, **QUIET)  # training can resume
+    model.train(max_epochs=2, batch_size=16, train_size=0.9, early_stopping=False, **QUIET)  # training can resume
     assert model.is_trained
 
 
@@ -286,7 +288,7 @@ def test_ctrl_c_stops_after_the_current_minibatch_and_returns():
     pm.POEMS.setup_mudata(mdata)
     model = pm.POEMS(mdata, **SMALL)
     with pytest.warns(UserWarning, match=r"interrupted \(Ctrl\+C\) in epoch 3 after 8 optimizer steps"):
-        model.train(max_epochs=50, batch_size=16, early_stopping=False, callbacks=[cb], **QUIET)
+        model.train(max_epochs=50, batch_size=16, train_size=0.9, early_stopping=False, callbacks=[cb], **QUIET)
     assert signal.getsignal(signal.SIGINT) is handler
     assert model.is_trained and not model.module.training
     assert model.trainer.current_epoch <= 3
@@ -301,7 +303,9 @@ def test_setup_train_and_outputs_leave_the_mudata_exactly_as_it_was(tmp_path):
     model = _train(mdata, max_epochs=3, early_stopping=True, early_stopping_patience=1)
     model.get_latent_representation()
     model.get_gating_weights()
+    model.get_contributions()
     for m in ("a", "b"):
+        model.get_effective_loadings(m)
         model.get_loadings(m)
         model.get_slab_probabilities(m)
         model.get_feature_sigma(m)
@@ -320,10 +324,11 @@ def test_store_results_adds_only_the_documented_keys():
     documented = {
         "obsm:X_poems",
         "obsm:poems_gates",
+        "obsm:poems_contributions",
         "uns:poems",
         *(f"obs:poems_gate_{m}" for m in ("a", "b")),
         *(f"{m}.var:poems_sigma" for m in ("a", "b")),
-        *(f"{m}.varm:{k}" for m in ("a", "b") for k in ("poems_W", "poems_pstar")),
+        *(f"{m}.varm:{k}" for m in ("a", "b") for k in ("poems_W", "poems_pstar", "poems_effective")),
     }
     for key in documented:
         where, name = key.split(":")
@@ -384,7 +389,7 @@ def test_a_crash_while_writing_leaves_the_previous_save_intact(tmp_path, monkeyp
     target = tmp_path / "model"
     model.save(target)
     saved, expected = _digest(target), _outputs(model)
-    model.train(max_epochs=2, batch_size=16, early_stopping=False, **QUIET)  # the model moves on
+    model.train(max_epochs=2, batch_size=16, train_size=0.9, early_stopping=False, **QUIET)  # the model moves on
 
     def torch_save_crashing(obj, f, *args, **kwargs):
         with open(f, "wb") as fh:
@@ -443,7 +448,7 @@ def test_returned_and_stored_results_do_not_change_when_training_goes_on():
     returned = (model.get_loadings("a"), model.get_slab_probabilities("b"), model.get_feature_sigma("a"))
     frozen_returned = [r.copy(deep=True) for r in returned]
     stored = _frozen(mdata)
-    model.train(max_epochs=2, batch_size=16, early_stopping=False, **QUIET)
+    model.train(max_epochs=2, batch_size=16, train_size=0.9, early_stopping=False, **QUIET)
     assert not np.array_equal(model.get_loadings("a").to_numpy(), frozen_returned[0].to_numpy())  # it did move
     for got, want in zip(returned, frozen_returned, strict=True):
         pd.testing.assert_index_equal(got.index, want.index)
@@ -462,6 +467,8 @@ def test_ctrl_c_during_validation_stops_before_the_next_epoch():
     pm.POEMS.setup_mudata(mdata)
     model = pm.POEMS(mdata, **SMALL)
     with pytest.warns(UserWarning, match=r"interrupted \(Ctrl\+C\) in epoch 2 after 6 optimizer steps"):
-        model.train(max_epochs=50, batch_size=16, early_stopping=False, callbacks=[CtrlCInValidation()], **QUIET)
+        model.train(
+            max_epochs=50, batch_size=16, train_size=0.9, early_stopping=False, callbacks=[CtrlCInValidation()], **QUIET
+        )
     assert len(model.history["elbo_train"]) == 2
     assert model.is_trained and np.isfinite(model.get_latent_representation()).all()

@@ -65,7 +65,7 @@ def test_gates(trained, tmp_path):
     assert _is_png(tmp_path / "gates.png")
     assert _ticks(ax.get_xticklabels()) == ["A", "B", "C"]
     assert ax.get_ylabel() == "gating weight α"
-    assert "gating" in ax.get_title()
+    assert "Gating" in ax.get_title()
     assert _ticks(ax.get_legend().get_texts()) == ["rna", "prot"]
     # one bar per sample and modality; the 15 samples without protein have a zero protein bar
     heights = np.array([p.get_height() for p in ax.patches]).reshape(2, N)
@@ -75,6 +75,20 @@ def test_gates(trained, tmp_path):
     fig, ax2 = plt.subplots()
     out = pm.pl.gates(mdata, ax=ax2, show=False)
     assert out is ax2 and ax2.get_xlabel() == "samples"
+
+
+def test_contributions_plot(trained, tmp_path):
+    mdata, model = trained
+    ax = pm.pl.gates(model, groupby="subtype", kind="contribution", show=False, save=tmp_path / "c.png")
+    assert _is_png(tmp_path / "c.png") and ax.get_ylabel() == "share of posterior precision"
+    heights = np.array([p.get_height() for p in ax.patches]).reshape(2, N)
+    np.testing.assert_allclose(heights.sum(0), 1.0, atol=1e-5)
+    assert (heights[1] == 0).sum() == 15
+    # from the stored MuData: the same bars as from the model
+    ax2 = pm.pl.gates(mdata, groupby="subtype", kind="contribution", show=False)
+    np.testing.assert_allclose([p.get_height() for p in ax2.patches], heights.ravel(), rtol=1e-5)
+    with pytest.raises(ValueError, match="kind must be 'gate' or 'contribution'"):
+        pm.pl.gates(model, kind="precision", show=False)
 
 
 def test_loadings_binary_map(trained, tmp_path):

@@ -56,9 +56,11 @@ def test_chunked_decoder_matches_one_pass_values_and_gradients(chunk_size, batch
 @pytest.mark.parametrize("chunk", [1, 3, 8])
 def test_chunked_backward_passes_gradcheck(chunk):
     gen = torch.Generator().manual_seed(0)
-    z, w, a, c = (torch.randn(*s, dtype=torch.float64, generator=gen) for s in [(6, 4), (8, 4), (4, 5), (8, 5)])
+    shapes = [(6, 4), (8, 4), (4, 5), (5,), (8, 5)]
+    z, w, a, d, c = (torch.randn(*s, dtype=torch.float64, generator=gen) for s in shapes)
     w[::2, 0] = 0.0
-    inputs = [t.requires_grad_() for t in (z, w, a, c)]
+    w[3] = 0.0  # an all-zero row: its gradient flows through the bias d
+    inputs = [t.requires_grad_() for t in (z, w, a, d, c)]
     assert torch.autograd.gradcheck(lambda *x: _ChunkedSparseDecode.apply(*x, chunk), inputs)
 
 

@@ -72,6 +72,7 @@ def test_top_features_ranks_by_abs_w(trained):
         "weight",
         "abs_weight",
         "pstar",
+        "effective",
         "corr",
         "sign",
         "strength",
@@ -86,6 +87,9 @@ def test_top_features_ranks_by_abs_w(trained):
         np.testing.assert_allclose(sub["abs_weight"], np.abs(sub["weight"]))
         np.testing.assert_allclose(sub["pstar"], model.get_slab_probabilities(mod).loc[sub["feature"], fac], rtol=1e-6)
         np.testing.assert_allclose(sub["strength"], W.loc[sub["feature"]].abs().sum(1), rtol=1e-6)
+        eff = model.get_effective_loadings(mod).loc[sub["feature"], fac].to_numpy()
+        np.testing.assert_allclose(sub["effective"], eff, rtol=1e-6)
+        assert (sub["effective"].to_numpy()[sub["weight"].to_numpy() == 0] == 0).all()
 
 
 def test_top_features_sign_is_correlation_with_factor(trained):

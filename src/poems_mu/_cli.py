@@ -220,20 +220,28 @@ def _summary(mdata, model, seconds: float, metrics=None, files: Sequence[Path] =
     lines = [
         f"== {title or 'POEMS'} ==",
         f"samples      {mdata.n_obs}",
-        "modalities   (mean gate α over the samples that have the modality; W density: share of |W| > 0.01)",
+        "modalities   (mean gate α and mean effective contribution over the samples that have the modality;",
+        "              W: share of |W| > 0.01, of exact zeros, and of slab links p* > 0.5)",
     ]
     gates = model.get_gating_weights()
+    contrib = model.get_contributions()
+    sparsity = model.sparsity_summary() if model.module.decoder_type == "sparse" else None
     for mod in model.modalities:
         present = np.asarray(mdata.obsmap[mod]).ravel() > 0
         n_feat = mdata.mod[mod].n_vars
         g = gates.loc[present, mod].to_numpy()
-        line = f"  {mod:<12} {n_feat:>7} features  {int(present.sum()):>6} samples  mean gate {g.mean():.3f}"
-        if model.module.decoder_type == "sparse":
-            w = model.get_loadings(mod).to_numpy()
-            line += f"  W density {float((np.abs(w) > W_NONZERO).mean()):.3f}"
+        c = contrib.loc[present, mod].to_numpy()
+        line = f"  {mod:<12} {n_feat:>7} features  {int(present.sum()):>6} samples  gate {g.mean():.3f}"
+        line += f"  contribution {c.mean():.3f}"
+        if sparsity is not None:
+            r = sparsity.loc[mod]
+            line += f"  W > {W_NONZERO:g}: {r['density']:.3f}, zeros {r['zeros']:.3f}, slab {r['slab']:.3f}"
         lines.append(line)
     stopped = f" (max {max_epochs}, stopped early)" if max_epochs and epochs < max_epochs else ""
-    lines.append(f"epochs       {epochs}{stopped}")
+    runs = getattr(model, "training_summary_", {}).get("runs", [])
+    best = runs[model.training_summary_["chosen_restart"]]["best_epoch"] if runs else None
+    restored = f"; restored the best held-out epoch, {best}" if best else ""
+    lines.append(f"epochs       {epochs}{stopped}{restored}")
     lines.append(f"train time   {seconds:.1f} s")
     lines.append(f"latent       {model.module.n_latent} factors -> obsm['X_poems']")
     if metrics is not None:

@@ -7,9 +7,11 @@ INDEX_KEY = "obs_index"  # minibatch key: positions of the samples in the MuData
 # result keys on the MuData (DESIGN.md §3)
 LATENT_KEY = "X_poems"
 GATES_KEY = "poems_gates"
+CONTRIBUTIONS_KEY = "poems_contributions"
 GATE_OBS_PREFIX = "poems_gate_"
 W_KEY = "poems_W"
 PSTAR_KEY = "poems_pstar"
+EFFECTIVE_KEY = "poems_effective"
 SIGMA_KEY = "poems_sigma"
 UNS_KEY = "poems"
 

@@ -12,25 +12,24 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 from mudata import MuData
 from scipy import sparse
 from scvi.data import AnnDataManager, fields
 from scvi.data._manager import AnnDataManagerValidationCheck
-from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
+from scvi.model.base import BaseModelClass, VAEMixin
 from scvi.model.base._save_load import _load_saved_files
 
 from . import _constants as K
 from . import _validation as val
 from ._data import POEMSDataLoader, POEMSDataSplitter, observed_rows, registered_modalities
 from ._module import POEMSModule
-from ._training_plan import POEMSTrainingPlan, TrainingGuard
+from ._outputs import OutputsMixin
+from ._training import TrainingMixin
+from ._training_plan import POEMSTrainingPlan
 
 logger = logging.getLogger(__name__)
 
 _CONSTANT_TOL = 1e-8
-#: per-sample negative ELBO (reconstruction + β·KL) on the validation samples, logged by the module
-EARLY_STOPPING_MONITOR = "elbo_per_sample_validation"
 
 
 def _feature_stats(data, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -45,7 +44,7 @@ def _feature_stats(data, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     return mean.astype(np.float32), scale.astype(np.float32), (~constant).astype(np.float32)
 
 
-class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class POEMS(OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
     """POEMS: Product Of Experts for interpretable Multi-omics integration using Sparse decoding.
 
     Each modality has an encoder giving a Gaussian expert; a gating network weights the experts per sample; their
@@ -90,6 +89,8 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         ν of the scaled inverse-χ² prior on the per-feature noise variances.
     chunk_size, max_chunk_bytes
         Feature chunking of the sparse decoders (bounded memory for very wide modalities).
+    w_init_scale
+        SD of the symmetric initial ``W`` (``N(0, w_init_scale²)``: small, near the slab/spike crossover).
 
     Examples
     --------
@@ -127,6 +128,7 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         sigma_prior_df: float = 3.0,
         chunk_size: int | None = None,
         max_chunk_bytes: int | None = None,
+        w_init_scale: float = 0.05,
     ):
         n_latent = val.check_model_args(
             n_latent,
@@ -153,30 +155,28 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         for mod, (_, _, weight) in zip(self.modalities, stats, strict=True):
             val.warn_constant_features(mod, weight == 0)
         means, scales, weights = (list(s) for s in zip(*stats, strict=True))
-        self.module = self._module_cls(
-            self.modalities,
-            n_features,
-            means,
-            scales,
-            weights,
-            n_latent=n_latent,
-            n_hidden_encoder=n_hidden_encoder,
-            n_layers_encoder=n_layers_encoder,
-            n_hidden_decoder=n_hidden_decoder,
-            n_hidden_gate=n_hidden_gate,
-            dropout=dropout,
-            kl_weight=kl_weight,
-            prior_expert=prior_expert,
-            gating=gating,
-            decoder=decoder,
-            lambda0=lambda0,
-            lambda1=lambda1,
-            ssl_a=ssl_a,
-            ssl_b=ssl_b,
-            sigma_prior_df=sigma_prior_df,
-            chunk_size=chunk_size,
-            max_chunk_bytes=max_chunk_bytes,
-        )
+        self._module_args = (self.modalities, n_features, means, scales, weights)
+        self._module_kwargs = {
+            "n_latent": n_latent,
+            "n_hidden_encoder": n_hidden_encoder,
+            "n_layers_encoder": n_layers_encoder,
+            "n_hidden_decoder": n_hidden_decoder,
+            "n_hidden_gate": n_hidden_gate,
+            "dropout": dropout,
+            "kl_weight": kl_weight,
+            "prior_expert": prior_expert,
+            "gating": gating,
+            "decoder": decoder,
+            "lambda0": lambda0,
+            "lambda1": lambda1,
+            "ssl_a": ssl_a,
+            "ssl_b": ssl_b,
+            "sigma_prior_df": sigma_prior_df,
+            "chunk_size": chunk_size,
+            "max_chunk_bytes": max_chunk_bytes,
+            "w_init_scale": w_init_scale,
+        }
+        self.module = self._build_module()
         n_obs = np.stack([r >= 0 for r in rows], axis=1).sum(0)
         self._model_summary_string = (
             f"POEMS: {len(self.modalities)} modalities ("
@@ -253,96 +253,6 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         cls.register_manager(adata_manager)
 
     # ------------------------------------------------------------------------------------------------------
-    # training
-    # ------------------------------------------------------------------------------------------------------
-    def train(
-        self,
-        max_epochs: int = 500,
-        lr: float = 3e-3,
-        batch_size: int = 128,
-        train_size: float = 0.9,
-        validation_size: float | None = None,
-        early_stopping: bool = True,
-        early_stopping_patience: int = 50,
-        n_epochs_kl_warmup: int | None = 50,
-        weight_decay: float = 1e-6,
-        accelerator: str = "auto",
-        devices: int | list[int] | str = "auto",
-        plan_kwargs: dict | None = None,
-        **kwargs,
-    ):
-        """Train with scvi's trainer (Lightning); defaults suited to bulk cohorts of tens to thousands of samples.
-
-        Parameters
-        ----------
-        max_epochs
-            Maximum number of passes over the training samples.
-        lr
-            Learning rate (AdamW).
-        batch_size
-            Minibatch size; a last minibatch of one sample is fine (no BatchNorm).
-        train_size
-            Share of samples used for training; the rest is the validation set for early stopping.
-        validation_size
-            Share of samples for validation (default: ``1 - train_size``).
-        early_stopping
-            Stop when the per-sample negative ELBO of the validation samples (reconstruction + β·KL, logged as
-            ``elbo_per_sample_validation``) has not improved for ``early_stopping_patience`` epochs after the KL
-            warm-up. Needs a non-empty validation set.
-        early_stopping_patience
-            Epochs without improvement before stopping.
-        n_epochs_kl_warmup
-            Epochs over which the KL weight rises linearly from 0 to ``kl_weight``.
-        weight_decay
-            AdamW weight decay.
-        accelerator, devices
-            Lightning's device selection (e.g. ``accelerator="gpu", devices=2, strategy="ddp"``).
-        plan_kwargs
-            Extra arguments of :class:`scvi.train.TrainingPlan` (they override the ones above).
-        **kwargs
-            Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and on to the Lightning trainer.
-
-        """
-        val.check_train_args(max_epochs, lr, batch_size, train_size)
-        plan = {
-            "lr": lr,
-            "weight_decay": weight_decay,
-            "optimizer": "AdamW",
-            "n_epochs_kl_warmup": n_epochs_kl_warmup,
-            "n_steps_kl_warmup": None,
-        }
-        plan.update(plan_kwargs or {})
-        n_val = val.n_validation(self.adata.n_obs, train_size, validation_size)
-        has_validation = n_val > 0
-        if early_stopping and not has_validation:
-            raise ValueError(
-                f"early_stopping needs a validation set, but train_size={train_size} leaves none of the "
-                f"{self.adata.n_obs} samples: use a smaller train_size or early_stopping=False."
-            )
-        if early_stopping:
-            kwargs.setdefault("early_stopping_monitor", EARLY_STOPPING_MONITOR)
-            kwargs.setdefault("early_stopping_patience", early_stopping_patience)
-            # while the KL weight rises the held-out ELBO is not comparable across epochs
-            kwargs.setdefault("early_stopping_warmup_epochs", n_epochs_kl_warmup or 0)
-        if has_validation:  # Lightning fails on a validation loop without a validation set
-            kwargs.setdefault("check_val_every_n_epoch", 1)
-        # TrainingGuard: Ctrl+C stops after the current minibatch; faults and interrupts leave a usable model
-        with warnings.catch_warnings(), TrainingGuard(self):
-            # scvi warns about a last minibatch of one sample because of BatchNorm; POEMS has none
-            warnings.filterwarnings("ignore", message="Last batch will have a small size")
-            return super().train(
-                max_epochs=max_epochs,
-                accelerator=accelerator,
-                devices=devices,
-                train_size=train_size,
-                validation_size=validation_size,
-                batch_size=batch_size,
-                early_stopping=early_stopping,
-                plan_kwargs=plan,
-                **kwargs,
-            )
-
-    # ------------------------------------------------------------------------------------------------------
     # outputs
     # ------------------------------------------------------------------------------------------------------
     def _validate_anndata(self, adata: MuData | None = None, copy_if_view: bool = True):
@@ -352,106 +262,30 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             val.check_query_mudata(adata, self.adata_manager.registry["setup_args"], var_names)
         return super()._validate_anndata(adata, copy_if_view=copy_if_view)
 
-    @torch.inference_mode()
-    def _collect(self, mdata: MuData | None, batch_size: int | None, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        mdata = self._validate_anndata(mdata)
-        self.module.eval()
-        out: dict[str, list] = {k: [] for k in keys}
-        for tensors in self._make_data_loader(adata=mdata, batch_size=batch_size):
-            res = self.module.inference(**self.module._get_inference_input(tensors))
-            for k in keys:
-                val_ = res["qz"].loc if k == "qz_mean" else res[k]
-                out[k].append(val_.detach().cpu().numpy())
-        return {k: np.concatenate(v) for k, v in out.items()}
-
-    def get_gating_weights(self, mdata: MuData | None = None, batch_size: int | None = None) -> pd.DataFrame:
-        """Per-sample gating weights α.
-
-        Parameters
-        ----------
-        mdata
-            MuData with the same modalities and features as the training data (default: the training MuData).
-        batch_size
-            Minibatch size for inference.
-
-        Returns
-        -------
-        DataFrame ``samples × modalities``; each row sums to one over the modalities the sample has and is exactly
-        0 for the ones it lacks.
-
-        """
-        mdata = self._validate_anndata(mdata)
-        alpha = self._collect(mdata, batch_size, ["alpha"])["alpha"]
-        return pd.DataFrame(alpha, index=mdata.obs_names.copy(), columns=list(self.modalities))
-
-    def _check_modality(self, modality: str) -> int:
-        if modality not in self.modalities:
-            raise ValueError(f"Modality {modality!r} is not in this model; its modalities are {self.modalities}.")
-        return self.modalities.index(modality)
-
-    def _sparse_only(self, what: str) -> None:
-        if self.module.decoder_type != "sparse":
-            raise ValueError(f"{what} exist only with decoder='sparse'; this model uses a dense decoder.")
-
-    def factor_names(self) -> list[str]:
-        """Names of the latent factors: ``factor_1 … factor_K``."""
-        return [f"factor_{k + 1}" for k in range(self.module.n_latent)]
-
-    def get_loadings(self, modality: str) -> pd.DataFrame:
-        """Feature-to-factor matrix ``W`` of one modality.
-
-        Parameters
-        ----------
-        modality
-            Modality name.
-
-        Returns
-        -------
-        DataFrame ``features × factors``. ``|W[j, k]|`` is the size of factor k's effect on standardised feature j;
-        0 means the factor does not reach the feature.
-
-        """
-        v = self._check_modality(modality)
-        self._sparse_only("Loadings")
-        w = self.module.decoders[v].W.detach().cpu().numpy().copy()  # a copy: never a view of the parameter
-        return pd.DataFrame(w, index=self._var_names(modality), columns=self.factor_names())
-
-    def get_slab_probabilities(self, modality: str) -> pd.DataFrame:
-        """Posterior slab probabilities ``p*`` of one modality's loadings (features × factors)."""
-        v = self._check_modality(modality)
-        self._sparse_only("Slab probabilities")
-        p = self.module.priors[v].p_star.detach().cpu().numpy().copy()
-        return pd.DataFrame(p, index=self._var_names(modality), columns=self.factor_names())
-
-    def get_feature_sigma(self, modality: str) -> pd.Series:
-        """Per-feature residual SD, in the units of the input data."""
-        v = self._check_modality(modality)
-        _, scale, _ = self.module.feature_stats(v)
-        sigma = (self.module.likelihoods[v].sigma * scale).detach().cpu().numpy()
-        return pd.Series(sigma, index=self._var_names(modality), name="poems_sigma")
-
-    def _var_names(self, modality: str) -> pd.Index:
-        return self.adata.mod[modality].var_names.copy()
-
     # ------------------------------------------------------------------------------------------------------
     # results on the MuData
     # ------------------------------------------------------------------------------------------------------
     def _result_targets(self, mdata: MuData) -> list[tuple[str, object, str]]:
-        targets = [("obsm", mdata.obsm, K.LATENT_KEY), ("obsm", mdata.obsm, K.GATES_KEY), ("uns", mdata.uns, K.UNS_KEY)]
+        targets = [("obsm", mdata.obsm, k) for k in (K.LATENT_KEY, K.GATES_KEY, K.CONTRIBUTIONS_KEY)]
+        targets.append(("uns", mdata.uns, K.UNS_KEY))
         targets += [("obs", mdata.obs, f"{K.GATE_OBS_PREFIX}{m}") for m in self.modalities]
         for m in self.modalities:
             ad = mdata.mod[m]
             targets.append((f"mod['{m}'].var", ad.var, K.SIGMA_KEY))
             if self.module.decoder_type == "sparse":
-                targets += [(f"mod['{m}'].varm", ad.varm, K.W_KEY), (f"mod['{m}'].varm", ad.varm, K.PSTAR_KEY)]
+                targets += [(f"mod['{m}'].varm", ad.varm, k) for k in (K.W_KEY, K.PSTAR_KEY, K.EFFECTIVE_KEY)]
         return targets
 
     def store_results(self, mdata: MuData | None = None, overwrite: bool = False, batch_size: int | None = None):
         """Write the model's results onto the MuData.
 
         Writes ``obsm["X_poems"]`` (posterior means), ``obsm["poems_gates"]`` and ``obs["poems_gate_<modality>"]``,
-        ``mod[m].varm["poems_W"]`` and ``["poems_pstar"]`` (sparse decoder only), ``mod[m].var["poems_sigma"]`` and
-        ``uns["poems"]`` (model parameters, θ per modality). All of it survives ``mdata.write`` / ``read_h5mu``.
+        ``obsm["poems_contributions"]`` (:meth:`get_contributions`), ``mod[m].varm["poems_W"]``, ``["poems_pstar"]``
+        and ``["poems_effective"]`` (:meth:`get_effective_loadings`; sparse decoder only),
+        ``mod[m].var["poems_sigma"]`` and ``uns["poems"]``: model parameters, θ per modality, how sparse W is
+        (``"sparsity"``: per modality the share of |W| > 0.01, of exact zeros and of slab links p* > 0.5) and how
+        training ended (``"training"``: per restart the epochs run, the best epoch restored and its held-out
+        criterion, and the restart kept). All of it survives ``mdata.write`` / ``read_h5mu``.
 
         Parameters
         ----------
@@ -478,6 +312,7 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         res = self._collect(mdata, batch_size, ["qz_mean", "alpha"])
         mdata.obsm[K.LATENT_KEY] = res["qz_mean"].astype(np.float32)
         mdata.obsm[K.GATES_KEY] = pd.DataFrame(res["alpha"], index=mdata.obs_names, columns=list(self.modalities))
+        mdata.obsm[K.CONTRIBUTIONS_KEY] = self.get_contributions(mdata, batch_size=batch_size)
         for v, m in enumerate(self.modalities):
             mdata.obs[f"{K.GATE_OBS_PREFIX}{m}"] = res["alpha"][:, v]
             ad = mdata.mod[m]
@@ -485,6 +320,7 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
             if self.module.decoder_type == "sparse":
                 ad.varm[K.W_KEY] = self.get_loadings(m).to_numpy()
                 ad.varm[K.PSTAR_KEY] = self.get_slab_probabilities(m).to_numpy()
+                ad.varm[K.EFFECTIVE_KEY] = self.get_effective_loadings(m, mdata, batch_size=batch_size).to_numpy()
         uns = {
             "params": json.dumps(
                 self.init_params_.get("non_kwargs", {}) | self.init_params_.get("kwargs", {}), default=str
@@ -494,6 +330,18 @@ class POEMS(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
         }
         if self.module.decoder_type == "sparse":
             uns["theta"] = {m: self.module.priors[v].theta.cpu().numpy().copy() for v, m in enumerate(self.modalities)}
+            uns["sparsity"] = self.sparsity_summary().to_dict(orient="index")
+        summary = getattr(self, "training_summary_", None)
+        if summary:
+            runs = summary["runs"]
+            uns["training"] = {
+                "chosen_restart": int(summary["chosen_restart"]),
+                "epochs": np.array([r["epochs"] or 0 for r in runs], dtype=np.int64),
+                "best_epoch": np.array([-1 if r["best_epoch"] is None else r["best_epoch"] for r in runs]),
+                "validation_criterion": np.array(
+                    [np.nan if r["validation_criterion"] is None else r["validation_criterion"] for r in runs]
+                ),
+            }
         if K.UNS_KEY in mdata.uns and isinstance(mdata.uns[K.UNS_KEY], Mapping):
             # keep what tl functions stored (variance explained, subtyping metrics, ...)
             uns = {**mdata.uns[K.UNS_KEY], **uns}

@@ -59,6 +59,12 @@ class POEMSModule(BaseModuleClass):
         ν of the scaled inverse-χ² prior on the per-feature variances.
     chunk_size, max_chunk_bytes
         Feature chunking of the sparse decoders (see :class:`~poems_mu.nn.SparseDecoder`).
+    w_init_scale
+        SD of the symmetric initial ``W`` of each sparse decoder.
+
+    The spike-and-slab penalty on ``W`` is not part of the autograd loss: the training plan applies it as a
+    proximal (soft-threshold) step after every optimizer step (:meth:`proximal_step`), then the E-step. It is still
+    reported, in ``kl_global`` and as ``ssl_penalty``.
 
     """
 
@@ -86,6 +92,7 @@ class POEMSModule(BaseModuleClass):
         sigma_prior_df: float = 3.0,
         chunk_size: int | None = None,
         max_chunk_bytes: int | None = None,
+        w_init_scale: float = 0.05,
     ):
         super().__init__()
         if gating not in ("learned", "fixed"):
@@ -110,7 +117,10 @@ class POEMSModule(BaseModuleClass):
             chunk_kwargs["max_chunk_bytes"] = int(max_chunk_bytes)
         if decoder == "sparse":
             self.decoders = nn.ModuleList(
-                [SparseDecoder(d, n_latent, n_hidden_decoder, **chunk_kwargs) for d in n_features]
+                [
+                    SparseDecoder(d, n_latent, n_hidden_decoder, w_init_scale=w_init_scale, **chunk_kwargs)
+                    for d in n_features
+                ]
             )
             self.priors = nn.ModuleList(
                 [SpikeSlabLasso(d, n_latent, lambda0, lambda1, ssl_a, ssl_b) for d in n_features]
@@ -141,20 +151,37 @@ class POEMSModule(BaseModuleClass):
         return {"z": inference_outputs["z"]}
 
     @auto_move_data
-    def inference(self, xs: list[torch.Tensor], observed: torch.Tensor, n_samples: int = 1) -> dict:
-        """Encode every modality, gate, and fuse the experts into ``q(z | x)``."""
+    def inference(
+        self, xs: list[torch.Tensor], observed: torch.Tensor, n_samples: int = 1, use_mean: bool = False
+    ) -> dict:
+        """Encode every modality, gate, and fuse the experts into ``q(z | x)``.
+
+        ``z`` is one posterior sample (batch, K), ``n_samples`` of them (n_samples, batch, K), or with
+        ``use_mean`` the posterior mean. ``contributions`` (batch, V[+1]) is each modality's share of the fused
+        precision averaged over the factors, ``α_v τ_v / Σ_u α_u τ_u`` (the prior expert's share last when it is on).
+        """
         xs_std = [self.standardise(v, x, observed[:, v]) for v, x in enumerate(xs)]
         mus, logvars = zip(*(enc(x) for enc, x in zip(self.encoders, xs_std, strict=True)), strict=True)
         mu, logvar = torch.stack(mus, dim=1), torch.stack(logvars, dim=1)
         log_alpha = self.gate(mu, observed)
-        qz_m, qz_logvar = product_of_experts(mu, logvar, log_alpha, self.prior_expert)
+        qz_m, qz_logvar, shares = product_of_experts(mu, logvar, log_alpha, self.prior_expert, return_weights=True)
         qz = Normal(qz_m, torch.exp(0.5 * qz_logvar))
-        z = qz.rsample() if n_samples == 1 else qz.rsample((n_samples,))
-        return {"z": z, "qz": qz, "alpha": log_alpha.exp(), "xs_std": xs_std, "observed": observed}
+        if use_mean:
+            z = qz.loc if n_samples == 1 else qz.loc.expand(n_samples, *qz.loc.shape)
+        else:
+            z = qz.rsample() if n_samples == 1 else qz.rsample((n_samples,))
+        return {
+            "z": z,
+            "qz": qz,
+            "alpha": log_alpha.exp(),
+            "contributions": shares.mean(-1),
+            "xs_std": xs_std,
+            "observed": observed,
+        }
 
     @auto_move_data
     def generative(self, z: torch.Tensor) -> dict:
-        """Decode ``z`` into each modality's mean (standardised scale)."""
+        """Decode ``z`` ((batch, K) or (n_samples, batch, K)) into each modality's mean (standardised scale)."""
         return {"px_means": [dec(z) for dec in self.decoders]}
 
     def loss(
@@ -165,21 +192,34 @@ class POEMSModule(BaseModuleClass):
         kl_weight: float = 1.0,
         n_obs: int = 1,
     ) -> LossOutput:
-        """ELBO with per-sample sums (DESIGN.md §2); global prior terms enter once per step divided by ``n_obs``."""
-        observed = inference_outputs["observed"].to(inference_outputs["z"].dtype)
+        """ELBO with per-sample sums (DESIGN.md §2); global prior terms enter once per step divided by ``n_obs``.
+
+        With several posterior samples (``z`` of shape (n_samples, batch, K)) the reconstruction term is averaged
+        over them. The spike-and-slab penalty is reported in ``kl_global`` but is not in ``loss``: the training plan
+        applies it as a proximal step.
+        """
+        observed = inference_outputs["observed"].to(inference_outputs["qz"].loc.dtype)
         rec = {}
         for v, mod in enumerate(self.modalities):
             _, _, weight = self.feature_stats(v)
             nll = self.likelihoods[v].nll(inference_outputs["xs_std"][v], generative_outputs["px_means"][v])
-            rec[mod] = (nll * weight).sum(-1) * observed[:, v]
+            nll = (nll * weight).sum(-1)
+            if nll.dim() == 2:  # (n_samples, batch)
+                nll = nll.mean(0)
+            rec[mod] = nll * observed[:, v]
         qz = inference_outputs["qz"]
         kl_z = 0.5 * (qz.loc.pow(2) + qz.scale.pow(2) - 1 - 2 * qz.scale.log()).sum(-1)
-        global_terms = self.global_penalty()
+        sigma_terms = self.sigma_penalty()
+        ssl_terms = self.ssl_penalty().detach()
+        global_terms = sigma_terms.detach() + ssl_terms
         rec_total = torch.stack(list(rec.values()), dim=0).sum(0)
-        loss = (rec_total + kl_weight * self.kl_weight * kl_z).mean() + global_terms / n_obs
+        loss = (rec_total + kl_weight * self.kl_weight * kl_z).mean() + sigma_terms / n_obs
         # the held-out criterion: per-sample negative ELBO without the global prior terms, which do not depend on
         # the samples (scvi's "elbo" adds kl_global / n_samples, which on a small validation set swamps the rest)
-        metrics = {"elbo_per_sample": (rec_total + self.kl_weight * kl_z).mean().detach()}
+        metrics = {
+            "elbo_per_sample": (rec_total + self.kl_weight * kl_z).mean().detach(),
+            "ssl_penalty": ssl_terms,
+        }
         for v, mod in enumerate(self.modalities):  # averaged over the samples that have the modality
             metrics[f"reconstruction_{mod}"] = (rec[mod].sum() / observed[:, v].sum().clamp_min(1)).detach()
         metrics.update(self.sparsity_metrics())
@@ -192,12 +232,43 @@ class POEMSModule(BaseModuleClass):
         )
 
     # -- sparsity -------------------------------------------------------------------------------------------
+    def sigma_penalty(self) -> torch.Tensor:
+        """Negative log prior of the per-feature noise variances, summed over modalities (not divided by n)."""
+        return sum(lik.prior_penalty(self.feature_stats(v)[2]) for v, lik in enumerate(self.likelihoods))
+
+    def ssl_penalty(self) -> torch.Tensor:
+        """Spike-and-slab lasso penalties ``Σ λ*|W|`` of every W (not divided by n; 0 for the dense decoder)."""
+        if self.priors is None:
+            return torch.zeros((), device=self.mean_0.device)
+        return sum(prior.penalty(dec.W) for prior, dec in zip(self.priors, self.decoders, strict=True))
+
     def global_penalty(self) -> torch.Tensor:
         """Spike-and-slab lasso penalties on every W plus the σ priors (not yet divided by ``n_obs``)."""
-        total = sum(lik.prior_penalty(self.feature_stats(v)[2]) for v, lik in enumerate(self.likelihoods))
-        if self.priors is not None:
-            total = total + sum(prior.penalty(dec.W) for prior, dec in zip(self.priors, self.decoders, strict=True))
-        return total
+        return self.sigma_penalty() + self.ssl_penalty()
+
+    def sparse_weights(self) -> list[torch.nn.Parameter]:
+        """The W of every sparse decoder (empty for the dense decoder): no weight decay, a proximal step instead."""
+        return [] if self.priors is None else [dec.W for dec in self.decoders]
+
+    @torch.no_grad()
+    def anneal_sparsity(self, fraction: float, mode: str = "scale") -> None:
+        """Warm every spike-and-slab prior up to ``fraction`` of its strength (see :meth:`SpikeSlabLasso.anneal`)."""
+        for prior in self.priors or []:
+            prior.anneal(fraction, mode)
+
+    @torch.no_grad()
+    def proximal_step(self, step_sizes: Sequence[torch.Tensor | float], n_obs: int, e_step: bool = True) -> None:
+        """Soft-threshold every W with the step sizes the optimizer just used, then (``e_step``) run the E-step.
+
+        ``step_sizes[v]`` is a scalar or a per-entry tensor shaped like ``W_v``; the threshold of entry (j, k) is
+        ``step · λ*_jk / n_obs`` (the penalty is a global term, divided by the number of training samples).
+        """
+        if self.priors is None:
+            return
+        for prior, dec, step in zip(self.priors, self.decoders, step_sizes, strict=True):
+            prior.prox(dec.W, step / n_obs)
+        if e_step:
+            self.e_step()
 
     @torch.no_grad()
     def e_step(self) -> None:
@@ -209,11 +280,13 @@ class POEMSModule(BaseModuleClass):
 
     @torch.no_grad()
     def sparsity_metrics(self) -> dict[str, torch.Tensor]:
-        """θ mean and W density (share of |W| > 0.01) per modality."""
+        """θ mean, W density (share of |W| > 0.01), share of exact zeros and of slab links (p* > 0.5) per modality."""
         if self.priors is None:
             return {}
         out = {}
         for mod, prior, dec in zip(self.modalities, self.priors, self.decoders, strict=True):
             out[f"theta_{mod}"] = prior.theta.mean()
             out[f"W_density_{mod}"] = (dec.W.abs() > 0.01).float().mean()
+            out[f"W_zero_{mod}"] = (dec.W == 0).float().mean()
+            out[f"W_slab_{mod}"] = (prior.p_star > 0.5).float().mean()
         return out

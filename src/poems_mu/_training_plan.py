@@ -1,4 +1,19 @@
-"""Training plan: scvi's ELBO training, the spike-and-slab E-step after every optimizer step, and fault handling.
+"""Training plan: scvi's ELBO training, the proximal spike-and-slab step, best-state restore and fault handling.
+
+Sparsity: the spike-and-slab lasso penalty on each ``W`` is not in the autograd loss. After every optimizer step the
+plan soft-thresholds ``W`` (the proximal operator of ``Σ λ*_jk |w_jk| / n``) at the step size Adam just used for
+each entry, ``lr / (√v̂_jk + ε)`` with Adam's own ε, then runs the E-step. At a fixed point an entry is non-zero
+only where Adam's first-moment estimate of its per-sample data gradient reaches ``λ*_jk / n``, the optimality
+condition of the penalised objective, whatever the preconditioner (``prox_eps`` sets another ε, which scales the
+thresholds of entries with small gradients by ``(√v̂ + ε_Adam) / (√v̂ + prox_eps)``). ``W`` gets no weight decay.
+The prior warms up over ``n_epochs_sparsity_warmup`` epochs (default: those of the KL warm-up): by default the
+strength of the penalty rises linearly from 0 (``sparsity_warmup="scale"``), so the encoders learn before links are
+cut, and p* and θ stay at their starting values until the warm-up ends (an E-step on a fresh, small W drives θ to 0
+within a few steps, after which almost no link can reach the slab).
+
+Best state: after the warm-ups, the plan keeps in memory a copy of the parameters and buffers at the epoch with the
+lowest held-out criterion (``elbo_per_sample_validation``, computed at the posterior means, so without sampling
+noise) and restores it when training ends normally.
 
 Faults leave a usable model:
 
@@ -39,9 +54,99 @@ def _max_abs(tensors: list[torch.Tensor]) -> float:
 class POEMSTrainingPlan(TrainingPlan):
     """:class:`scvi.train.TrainingPlan` with the E-step after each optimizer step and non-finite-loss handling.
 
-    Under DDP every process holds the same W after the gradient all-reduce, so every process computes the same
-    p* and θ: no extra communication is needed.
+    Under DDP every process holds the same W and Adam state after the gradient all-reduce, so every process takes
+    the same proximal step and computes the same p* and θ; the held-out criterion of the best state is summed
+    across processes.
+
+    Parameters
+    ----------
+    module
+        The POEMS module.
+    prox_eps
+        ε of the proximal step size ``lr / (√v̂ + ε)``; ``None`` uses the optimizer's own ε (scvi's default 0.01),
+        so that the threshold is applied at exactly the step Adam took.
+    n_epochs_sparsity_warmup
+        Epochs over which the spike-and-slab prior warms up; ``None`` uses ``n_epochs_kl_warmup`` (0 if that is
+        ``None`` too).
+    sparsity_warmup
+        How it warms up: ``"scale"`` (the whole penalty rises linearly from 0), ``"lambda0"`` (the spike rate
+        rises from λ1 to λ0) or ``"both"``.
+    restore_best
+        Restore the parameters of the epoch with the best held-out criterion when training ends normally.
+    **kwargs
+        Passed to :class:`scvi.train.TrainingPlan`.
+
     """
+
+    def __init__(
+        self,
+        module,
+        *,
+        prox_eps: float | None = None,
+        n_epochs_sparsity_warmup: int | None = None,
+        restore_best: bool = True,
+        sparsity_warmup: str = "scale",
+        **kwargs,
+    ):
+        super().__init__(module, **kwargs)
+        if sparsity_warmup not in ("scale", "lambda0", "both"):
+            raise ValueError(f"sparsity_warmup must be 'scale', 'lambda0' or 'both', got {sparsity_warmup!r}.")
+        self.sparsity_warmup = sparsity_warmup
+        self.prox_eps = None if prox_eps is None else float(prox_eps)
+        self._last_step: dict[int, float] = {}
+        if n_epochs_sparsity_warmup is None:
+            n_epochs_sparsity_warmup = self.n_epochs_kl_warmup or 0
+        self.n_epochs_sparsity_warmup = int(n_epochs_sparsity_warmup)
+        self.restore_best = bool(restore_best)
+        self.best_epoch: int | None = None
+        self.best_value: float | None = None
+        self.restored_best = False
+
+    @property
+    def warmup_epochs(self) -> int:
+        """Epochs during which the held-out criterion is not comparable (KL weight or spike rate still rising)."""
+        return max(self.n_epochs_kl_warmup or 0, self.n_epochs_sparsity_warmup)
+
+    # -- optimizer: W without weight decay ---------------------------------------------------------------------
+    def configure_optimizers(self):
+        """Scvi's optimizer, with every ``W`` in a parameter group of its own without weight decay."""
+        sparse = {id(p) for p in self.module.sparse_weights()}
+        params = [p for p in self.module.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in params if id(p) not in sparse]}]
+        if sparse:
+            groups.append({"params": [p for p in params if id(p) in sparse], "weight_decay": 0.0})
+        config = super().configure_optimizers()
+        optimizer = self.get_optimizer_creator()(groups)
+        config["optimizer"] = optimizer
+        if "lr_scheduler" in config:  # the scheduler was made for scvi's optimizer: point it at ours
+            config["lr_scheduler"]["scheduler"].optimizer = optimizer
+        return config
+
+    def _prox_step_sizes(self) -> list[torch.Tensor | float] | None:
+        """Per-entry step size of the optimizer step just taken on each W; ``None`` if it took none.
+
+        No step is taken on minibatches that only accumulate gradients (``accumulate_grad_batches``) or whose update
+        a mixed-precision grad scaler skipped: Adam's step count tells.
+        """
+        optimizer = self.optimizers()
+        optimizer = getattr(optimizer, "optimizer", optimizer)
+        steps = []
+        for w in self.module.sparse_weights():
+            group = next(g for g in optimizer.param_groups if any(p is w for p in g["params"]))
+            lr = group["lr"]
+            state = optimizer.state.get(w, {})
+            if "exp_avg_sq" in state:  # Adam(W): the per-entry step it just took, lr / (√v̂ + ε)
+                t = float(state["step"])
+                if self._last_step.get(id(w)) == t:
+                    return None
+                self._last_step[id(w)] = t
+                beta2 = group["betas"][1]
+                eps = group.get("eps", 1e-8) if self.prox_eps is None else self.prox_eps
+                v_hat = state["exp_avg_sq"] / (1.0 - beta2**t)
+                steps.append(lr / (v_hat.sqrt() + eps))
+            else:  # plain gradient steps
+                steps.append(lr)
+        return steps
 
     # -- last finite state -------------------------------------------------------------------------------------
     def on_train_start(self):
@@ -55,6 +160,8 @@ class POEMSTrainingPlan(TrainingPlan):
         self._live = list(self.module.state_dict().values())  # share storage with the parameters and buffers
         self._good = [t.detach().clone() for t in self._live]
         self._good_epoch = 0  # completed epochs (of this run) that the copy reflects
+        self._best = None
+        self.best_epoch, self.best_value, self.restored_best = None, None, False
         guard = TrainingGuard.active
         if guard is not None:
             guard.plan = self
@@ -62,6 +169,10 @@ class POEMSTrainingPlan(TrainingPlan):
     def _restore(self) -> str:
         if not hasattr(self, "_good"):
             return "its state before training (no finite state was recorded)"
+        if getattr(self, "_best", None) is not None and self.restore_best:
+            with torch.no_grad():
+                torch._foreach_copy_(self._live, self._best)
+            return f"its best held-out state, after epoch {self.best_epoch} of this run"
         with torch.no_grad():
             torch._foreach_copy_(self._live, self._good)
         if self._good_epoch == 0:
@@ -95,14 +206,21 @@ class POEMSTrainingPlan(TrainingPlan):
         return out
 
     def training_step(self, batch, batch_idx):
-        """Run scvi's training step; the first minibatch of an epoch also records the state as the last finite one."""
+        """Run scvi's training step.
+
+        After the loss of the first minibatch of an epoch is known to be finite, the state is recorded as the last
+        finite one (the parameters, before this step's update, gave finite losses on the last epoch, its validation
+        and this minibatch), and the strength of the spike-and-slab prior for the epoch is set (it acts in the
+        proximal step, after the optimizer step, not in the loss).
+        """
         loss = super().training_step(batch, batch_idx)
-        if batch_idx == 0 and self.current_epoch > 0:
-            # the parameters (before this step's update) gave finite losses on the last epoch, its validation and
-            # this minibatch
-            with torch.no_grad():
-                torch._foreach_copy_(self._good, self._live)
-            self._good_epoch = self.current_epoch
+        if batch_idx == 0:
+            if self.current_epoch > 0:
+                with torch.no_grad():
+                    torch._foreach_copy_(self._good, self._live)
+                self._good_epoch = self.current_epoch
+            n = self.n_epochs_sparsity_warmup
+            self.module.anneal_sparsity(1.0 if n <= 0 else self.current_epoch / n, self.sparsity_warmup)
         return loss
 
     def compute_and_log_metrics(self, loss_output, metrics, mode):
@@ -123,19 +241,65 @@ class POEMSTrainingPlan(TrainingPlan):
             guard.stopped_at = (self.current_epoch + 1, self.global_step)
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        """E-step: update p* and θ from the freshly updated W; honour a Ctrl+C stop request."""
-        self.module.e_step()
+        """Proximal step on every W and E-step (p*, θ) after the optimizer step; honour a Ctrl+C stop request."""
+        if self.module.sparse_weights():
+            steps = self._prox_step_sizes()
+            if steps is not None:
+                warm = self.n_epochs_sparsity_warmup <= 0 or self.current_epoch >= self.n_epochs_sparsity_warmup
+                n = max(1, int(self.n_obs_training or 1))
+                self.module.proximal_step(steps, n_obs=n, e_step=warm)
         self._honour_stop_request()
+
+    # -- validation at the posterior means, and the best state ------------------------------------------------
+    def validation_step(self, batch, batch_idx):
+        """Validation of scvi with ``z`` at the posterior means (a held-out criterion without sampling noise)."""
+        at_mean = {"use_mean": True}
+        _, _, scvi_loss = self.forward(batch, loss_kwargs=self.loss_kwargs, inference_kwargs=at_mean)
+        self.log("validation_loss", scvi_loss.loss, on_epoch=True, sync_dist=self.use_sync_dist)
+        self.compute_and_log_metrics(scvi_loss, self.val_metrics, "validation")
+        n = scvi_loss.n_obs_minibatch
+        self._val_sum += scvi_loss.extra_metrics["elbo_per_sample"].detach() * n
+        self._val_n += n
+
+    def on_validation_epoch_start(self):
+        """Reset the running sum of the held-out criterion."""
+        self._val_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        self._val_n = 0
+
+    def on_validation_epoch_end(self):
+        """Keep a copy of the state if the held-out criterion is the best so far (after the warm-ups)."""
+        if self.trainer.sanity_checking or not self.restore_best:
+            return
+        total = torch.stack([self._val_sum, self._val_sum.new_tensor(float(self._val_n))])
+        total = self.trainer.strategy.reduce(total, reduce_op="sum")  # every rank, also one without samples
+        if float(total[1]) == 0:
+            return
+        value = float(total[0] / total[1])
+        if self.current_epoch + 1 <= self.warmup_epochs or not torch.isfinite(torch.tensor(value)):
+            return
+        if self.best_value is None or value < self.best_value:
+            self.best_value, self.best_epoch = value, self.current_epoch + 1
+            with torch.no_grad():
+                if self._best is None:
+                    self._best = [t.detach().clone() for t in self._live]
+                else:
+                    torch._foreach_copy_(self._best, self._live)
 
     def on_validation_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0):
         """Honour a Ctrl+C stop request made during validation (training stops before the next epoch)."""
         self._honour_stop_request()
 
     def on_train_end(self):
-        """The last update has no later loss to check it: check the parameters themselves."""
+        """Check the parameters of the last update, then restore the best state (unless stopped by Ctrl+C)."""
         super().on_train_end()
         if not torch.isfinite(torch.tensor(_max_abs(self._live))):
             self._fault("the parameters became non-finite after the last optimizer step")
+        guard = TrainingGuard.active
+        interrupted = guard is not None and guard.stop_requested
+        if self._best is not None and not interrupted:
+            with torch.no_grad():
+                torch._foreach_copy_(self._live, self._best)
+            self.restored_best = True
 
 
 class TrainingGuard:

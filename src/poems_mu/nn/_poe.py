@@ -10,7 +10,8 @@ def product_of_experts(
     logvar: torch.Tensor,
     log_alpha: torch.Tensor,
     prior_expert: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    return_weights: bool = False,
+):
     """Fuse V Gaussian experts whose precisions are rescaled by gating weights.
 
     ``tau_s = sum_v alpha_v tau_v (+1 with the N(0, I) prior expert)`` and
@@ -27,10 +28,14 @@ def product_of_experts(
         exactly no influence.
     prior_expert
         Add the standard normal prior as one more expert with weight one.
+    return_weights
+        Also return each expert's share of the fused precision, ``alpha_v tau_v / tau_s`` (the prior expert's
+        share last when it is on).
 
     Returns
     -------
-    ``(mu_s, logvar_s)``, each ``(batch, K)``.
+    ``(mu_s, logvar_s)``, each ``(batch, K)``; with ``return_weights`` also the shares, ``(batch, V[+1], K)``
+    (summing to one over the experts, exactly 0 where ``alpha = 0``).
 
     """
     log_w = log_alpha.unsqueeze(-1) - logvar  # log(alpha_v tau_v), (B, V, K)
@@ -40,4 +45,6 @@ def product_of_experts(
     log_tau_s = torch.logsumexp(log_w, dim=1)  # (B, K)
     weights = torch.exp(log_w - log_tau_s.unsqueeze(1))  # normalised, exactly 0 where alpha = 0
     mu_s = (weights * mu).sum(dim=1)
+    if return_weights:
+        return mu_s, -log_tau_s, weights
     return mu_s, -log_tau_s

@@ -29,72 +29,83 @@ def _unit_rows(m: torch.Tensor) -> torch.Tensor:
     return m / m.norm(dim=-1, keepdim=True).clamp_min(_EPS)
 
 
-def _pre_activation(z: torch.Tensor, w: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``M`` (K, J·H) with ``M[k, j·H + h] = w[j, k] a[k, h]`` and the pre-activation ``z @ M`` as (B, J, H).
+def _pre_activation(
+    z: torch.Tensor, w: torch.Tensor, a: torch.Tensor, d: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``M`` (K, J·H) with ``M[k, j·H + h] = w[j, k] a[k, h]`` and the pre-activation ``z @ M + d`` as (B, J, H).
 
     One GEMM with inner dimension K for all features of the chunk; no ``(batch, features, K)`` tensor is built.
     """
     n_feat, n_latent = w.shape
     m = (w.t().contiguous().unsqueeze(-1) * a.unsqueeze(1)).view(n_latent, -1)
-    return m, (z @ m).view(z.shape[0], n_feat, -1)
+    return m, (z @ m).view(z.shape[0], n_feat, -1).add_(d)
 
 
-def _decode_chunk(z: torch.Tensor, w: torch.Tensor, a: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """``x̂[:, j] − b_j = c_j · ReLU(A^T (z ⊙ w_j))`` for the features of one chunk (plain autograd ops)."""
-    return (torch.relu(_pre_activation(z, w, a)[1]) * c).sum(-1)
+def _decode_chunk(z: torch.Tensor, w: torch.Tensor, a: torch.Tensor, d: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """``x̂[:, j] − b_j = c_j · ReLU(A^T (z ⊙ w_j) + d)`` for the features of one chunk (plain autograd ops)."""
+    n_feat, n_latent = w.shape
+    m = (w.t().unsqueeze(-1) * a.unsqueeze(1)).reshape(n_latent, -1)
+    pre = (z @ m).view(z.shape[0], n_feat, -1) + d
+    return (torch.relu(pre) * c).sum(-1)
 
 
 class _ChunkedSparseDecode(torch.autograd.Function):
-    """``out[:, j] = c_j · ReLU(A^T (z ⊙ W_j))`` over feature chunks, with recomputation in the backward pass.
+    """``out[:, j] = c_j · ReLU(A^T (z ⊙ W_j) + d)`` over feature chunks, with recomputation in the backward pass.
 
-    Backward, per chunk with ``P = z @ M`` recomputed and ``G = ∂L/∂P = g_j c_j 1[P > 0]``:
-    ``∂c_j = Σ_b g_bj ReLU(P_bj)``, ``∂z = G @ M^T``, ``∂M = z^T @ G`` and from it
+    Backward, per chunk with ``P = z @ M + d`` recomputed and ``G = ∂L/∂P = g_j c_j 1[P > 0]``:
+    ``∂c_j = Σ_b g_bj ReLU(P_bj)``, ``∂z = G @ M^T``, ``∂d = Σ_{b,j} G_bj``, ``∂M = z^T @ G`` and from it
     ``∂W[j, k] = Σ_h ∂M[k, j, h] A[k, h]``, ``∂A[k, h] = Σ_j ∂M[k, j, h] W[j, k]``.
     """
 
     @staticmethod
-    def forward(ctx, z, w, a, c, chunk: int):
+    def forward(ctx, z, w, a, d, c, chunk: int):
         out = z.new_empty(z.shape[0], w.shape[0])
         for start in range(0, w.shape[0], chunk):
             sl = slice(start, start + chunk)
             # the activations of this chunk are not needed later: ReLU and the heads in place
-            out[:, sl] = _pre_activation(z, w[sl], a)[1].relu_().mul_(c[sl]).sum(-1)
-        ctx.save_for_backward(z, w, a, c)
+            out[:, sl] = _pre_activation(z, w[sl], a, d)[1].relu_().mul_(c[sl]).sum(-1)
+        ctx.save_for_backward(z, w, a, d, c)
         ctx.chunk = chunk
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        z, w, a, c = ctx.saved_tensors
+        z, w, a, d, c = ctx.saved_tensors
         grad_out = grad_out.contiguous()
         n_batch, n_latent = z.shape
-        dz, da = torch.zeros_like(z), torch.zeros_like(a)
+        dz, da, dd = torch.zeros_like(z), torch.zeros_like(a), torch.zeros_like(d)
         dw, dc = torch.empty_like(w), torch.empty_like(c)
         z_t = z.t()
         for start in range(0, w.shape[0], ctx.chunk):
             sl = slice(start, start + ctx.chunk)
             w_j = w[sl]
-            m, pre = _pre_activation(z, w_j, a)
+            m, pre = _pre_activation(z, w_j, a, d)
             h = pre.relu_()  # (B, J, H)
             g = grad_out[:, sl].unsqueeze(-1)  # (B, J, 1)
-            d_pre = torch.ops.aten.threshold_backward(g * c[sl], h, 0.0).view(n_batch, -1)  # ReLU'
+            d_pre = torch.ops.aten.threshold_backward(g * c[sl], h, 0.0)  # ReLU', (B, J, H)
+            dd.add_(d_pre.sum((0, 1)))
+            d_pre = d_pre.view(n_batch, -1)
             dc[sl] = h.mul_(g).sum(0)
             dz.addmm_(d_pre, m.t())
             dm = (z_t @ d_pre).view(n_latent, w_j.shape[0], -1)  # (K, J, H)
             dw[sl] = (dm * a.unsqueeze(1)).sum(-1).t()
             da.add_((dm * w_j.t().unsqueeze(-1)).sum(1))
-        return dz, dw, da, dc, None
+        return dz, dw, da, dd, dc, None
 
 
 class SparseDecoder(nn.Module):
     """Decoder of one modality with a sparse feature-to-factor matrix ``W`` (D × K).
 
-    ``x̂_j = c_j · ReLU(A^T (z ⊙ W_j)) + b_j``. ``A`` (K × H) is bias-free and shared across features, so
-    ``W[j, k] = 0`` removes factor k from feature j exactly. The rows of ``A`` and the heads ``c_j`` are used at unit
-    norm: both are otherwise free to absorb the scale of ``W`` (``W·s`` with ``A/s`` or ``c/s`` gives the same
-    output), which lets the sparsity penalty shrink ``W`` without making it sparse. With them fixed, ``|W[j, k]|`` is
-    the size of factor k's effect on (standardised) feature j.
+    ``x̂_j = c_j · ReLU(A^T (z ⊙ W_j) + d) + b_j``. The generator (``A`` (K × H), its bias ``d`` (H) and the ReLU)
+    is shared across features; the mask acts at its input, so ``W[j, k] = 0`` removes factor k from feature j
+    exactly (``∂x̂_j/∂z_k = 0``) whatever follows. The bias ``d`` makes the generator nonlinear along rays from the
+    origin (without it ``x̂_j(t·z) − b_j = t·(x̂_j(z) − b_j)`` for every t > 0), and lets an all-zero row of ``W``
+    come back: its pre-activation is ``d``, so the ReLU passes gradient to it. The rows of ``A`` and the heads ``c_j``
+    are used at unit norm: both are otherwise free to absorb the scale of ``W`` (``W·s`` with ``A/s`` or ``c/s``
+    gives the same output), which lets the sparsity penalty shrink ``W`` without making it sparse.
+    ``∂x̂_j/∂z_k = W[j, k] · ⟨c_j, A_k ⊙ 1[pre_j > 0]⟩``, so ``|W[j, k]|`` bounds the effect of factor k on
+    (standardised) feature j; :meth:`jacobian` gives the effect itself.
 
     Features are decoded in chunks and each chunk is recomputed in the backward pass, so peak memory is
     O(batch · chunk · H) however many features there are, and no (batch × features × K) tensor is ever built.
@@ -113,6 +124,8 @@ class SparseDecoder(nn.Module):
         Activation memory budget per chunk when ``chunk_size`` is None; ``None`` uses
         :data:`DEFAULT_CHUNK_BYTES` on CPU (cache-sized chunks are fastest there) and
         :data:`DEFAULT_CHUNK_BYTES_ACCELERATOR` on other devices.
+    w_init_scale
+        SD of the initial ``W`` (entries drawn from ``N(0, w_init_scale²)``).
 
     """
 
@@ -123,14 +136,17 @@ class SparseDecoder(nn.Module):
         n_hidden: int = 64,
         chunk_size: int | None = None,
         max_chunk_bytes: int | None = None,
+        w_init_scale: float = 0.05,
     ):
         super().__init__()
         self.n_output, self.n_latent, self.n_hidden = n_output, n_latent, n_hidden
         self.chunk_size = chunk_size
         self.max_chunk_bytes = max_chunk_bytes
-        # W starts dense and small-positive-and-negative: the E-step then sorts features into slab and spike.
-        self.W = nn.Parameter(torch.randn(n_output, n_latent) * 0.1 + 0.5)
+        # W starts small and symmetric, near the slab/spike crossover: the proximal step and the E-step then sort
+        # the links into slab and spike (a dense positive start sits deep in the slab, where the spike never acts)
+        self.W = nn.Parameter(torch.randn(n_output, n_latent) * float(w_init_scale))
         self.A = nn.Parameter(torch.randn(n_latent, n_hidden) / math.sqrt(n_latent))
+        self.d = nn.Parameter(torch.randn(n_hidden) * 0.1 + 0.1)  # mostly positive: zero rows start alive
         self.c = nn.Parameter(torch.randn(n_output, n_hidden) / math.sqrt(n_hidden))
         self.b = nn.Parameter(torch.zeros(n_output))
 
@@ -147,26 +163,48 @@ class SparseDecoder(nn.Module):
         return max(1, min(self.n_output, int(budget // per_feature)))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Decode ``z`` (batch, K) to the modality's mean ``(batch, D)`` on the standardised scale."""
+        """Decode ``z`` (..., K) to the modality's mean ``(..., D)`` on the standardised scale.
+
+        Leading dimensions (e.g. posterior samples × batch) are flattened into one batch and restored.
+        """
+        lead = z.shape[:-1]
+        z = z.reshape(-1, z.shape[-1])
         a, c = _unit_rows(self.A), _unit_rows(self.c)
         chunk = self.resolve_chunk_size(z.shape[0], z.device)
         # in the parameters' precision even under autocast: the backward accumulates dz and dA across chunks
         dtype = self.W.dtype
         with torch.autocast(device_type=z.device.type, enabled=False):
-            out = _ChunkedSparseDecode.apply(z.to(dtype), self.W, a.to(dtype), c.to(dtype), chunk)
-        return out + self.b
+            out = _ChunkedSparseDecode.apply(z.to(dtype), self.W, a.to(dtype), self.d, c.to(dtype), chunk)
+        return (out + self.b).view(*lead, self.n_output)
+
+    @torch.no_grad()
+    def jacobian(self, z: torch.Tensor) -> torch.Tensor:
+        """``∂x̂_ij/∂z_ik = W[j, k] · ⟨c_j, A_k ⊙ 1[pre_ij > 0]⟩`` for every sample, feature and factor, (B, D, K).
+
+        Exactly 0 where ``W[j, k] = 0``. Computed chunk by chunk (same cost as a forward pass). ``z`` is (B, K);
+        leading dimensions beyond one batch dimension are flattened into it.
+        """
+        z = z.reshape(-1, z.shape[-1])
+        a, c = _unit_rows(self.A), _unit_rows(self.c)
+        chunk = self.resolve_chunk_size(z.shape[0], z.device)
+        out = z.new_empty(z.shape[0], self.n_output, self.n_latent)
+        for start in range(0, self.n_output, chunk):
+            sl = slice(start, start + chunk)
+            active = _pre_activation(z, self.W[sl], a, self.d)[1] > 0  # (B, J, H)
+            out[:, sl] = ((active * c[sl]) @ a.t()) * self.W[sl]
+        return out
 
     @torch.no_grad()
     def feature_loop_reference(self, z: torch.Tensor) -> torch.Tensor:
         """Decode feature by feature in Python: the definition, kept to test the vectorised path against."""
         a, c = _unit_rows(self.A), _unit_rows(self.c)
-        cols = [torch.relu((z * self.W[j]) @ a) @ c[j] + self.b[j] for j in range(self.n_output)]
+        cols = [torch.relu((z * self.W[j]) @ a + self.d) @ c[j] + self.b[j] for j in range(self.n_output)]
         return torch.stack(cols, dim=1)
 
     def autograd_reference(self, z: torch.Tensor) -> torch.Tensor:
         """All features in one pass with plain autograd ops (stores every activation): the chunked path's reference."""
         a, c = _unit_rows(self.A), _unit_rows(self.c)
-        return _decode_chunk(z, self.W, a, c) + self.b
+        return _decode_chunk(z, self.W, a, self.d, c) + self.b
 
 
 class DenseDecoder(nn.Module):

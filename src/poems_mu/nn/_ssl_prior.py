@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -15,6 +13,12 @@ class SpikeSlabLasso(nn.Module):
 
     ``p*`` (D × K) and ``θ`` (K) are buffers: saved with the model, never touched by the optimizer, updated by
     :meth:`e_step` after every optimizer step.
+
+    The M-step penalty is not handed to the optimizer: :meth:`prox` applies it as a soft-threshold after each
+    optimizer step, which gives exact zeros, and an entry at zero comes back only when its data gradient beats the
+    spike's threshold (the selection rule of the spike-and-slab lasso). The spike rate in force, ``lambda0_now``
+    (a buffer), can be annealed from ``λ1`` up to ``λ0`` (Ročková & George's dynamic posterior exploration, see
+    :meth:`anneal`); with the full ``λ0`` from the first step every link of a fresh model is zeroed at once.
 
     Parameters
     ----------
@@ -49,11 +53,41 @@ class SpikeSlabLasso(nn.Module):
         self.b = float(n_features if b is None else b)
         self.register_buffer("p_star", torch.full((n_features, n_latent), 0.5))
         self.register_buffer("theta", torch.full((n_latent,), 0.5))
+        self.register_buffer("lambda0_now", torch.tensor(self.lambda0))
+        self.register_buffer("penalty_scale", torch.tensor(1.0))
+
+    @torch.no_grad()
+    def anneal(self, fraction: float, mode: str = "scale") -> None:
+        """Warm the prior up: ``fraction`` (clipped to [0, 1]) of the way from its start to its full strength.
+
+        ``mode="scale"`` multiplies the whole penalty by ``fraction`` (λ0 and λ1 as set, also in the E-step);
+        ``"lambda0"`` raises the spike rate from ``λ1`` to ``λ0`` (Ročková & George's dynamic posterior
+        exploration); ``"both"`` does both.
+        """
+        if mode not in ("scale", "lambda0", "both"):
+            raise ValueError(f"Unknown sparsity warm-up mode {mode!r}: use 'scale', 'lambda0' or 'both'.")
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        ramp_l0 = fraction if mode in ("lambda0", "both") else 1.0
+        self.lambda0_now.fill_(self.lambda1 + ramp_l0 * (self.lambda0 - self.lambda1))
+        self.penalty_scale.fill_(fraction if mode in ("scale", "both") else 1.0)
+
+    def rates(self) -> torch.Tensor:
+        """Penalty rates in force, ``scale · (λ1 p*_jk + λ0 (1 − p*_jk))`` (D × K)."""
+        return self.penalty_scale * (self.lambda1 * self.p_star + self.lambda0_now * (1.0 - self.p_star))
 
     def penalty(self, w: torch.Tensor) -> torch.Tensor:
-        """M-step penalty ``Σ_jk [λ1 p*_jk + λ0 (1 − p*_jk)] |w_jk|`` (a scalar)."""
-        lam = self.lambda1 * self.p_star + self.lambda0 * (1.0 - self.p_star)
-        return (lam * w.abs()).sum()
+        """M-step penalty ``Σ_jk λ*_jk |w_jk|`` (a scalar)."""
+        return (self.rates() * w.abs()).sum()
+
+    @torch.no_grad()
+    def prox(self, w: torch.Tensor, step: torch.Tensor | float) -> None:
+        """Soft-threshold ``w`` in place: ``w ← sign(w) · max(|w| − step · λ*, 0)``.
+
+        The proximal operator of ``step · Σ_jk λ*_jk |w_jk|``; ``step`` is a scalar or a per-entry tensor (the
+        step size the optimizer just used, divided by the number of samples).
+        """
+        thresh = self.rates() * step
+        w.copy_(torch.sign(w) * (w.abs() - thresh).clamp_min(0.0))
 
     @torch.no_grad()
     def e_step(self, w: torch.Tensor) -> None:
@@ -62,7 +96,8 @@ class SpikeSlabLasso(nn.Module):
         theta = self.theta.clamp(_THETA_EPS, 1 - _THETA_EPS)
         # logit p* = log(slab density / spike density), formed as one difference so that a huge |w| gives +inf
         # (p* = 1), never inf - inf
-        logit = (torch.log(theta) - torch.log1p(-theta)) + math.log(self.lambda1 / self.lambda0)
-        self.p_star.copy_(torch.sigmoid(logit + (self.lambda0 - self.lambda1) * aw))
+        lam0 = self.lambda0_now
+        logit = (torch.log(theta) - torch.log1p(-theta)) + torch.log(self.lambda1 / lam0)
+        self.p_star.copy_(torch.sigmoid(logit + (lam0 - self.lambda1) * aw))
         theta_new = (self.p_star.sum(0) + self.a - 1) / (self.a + self.b + self.n_features - 2)
         self.theta.copy_(theta_new.clamp(_THETA_EPS, 1 - _THETA_EPS))

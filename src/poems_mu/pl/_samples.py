@@ -10,20 +10,26 @@ import pandas as pd
 from matplotlib.axes import Axes
 from mudata import MuData
 
-from poems_mu._constants import GATES_KEY, LATENT_KEY
+from poems_mu._constants import CONTRIBUTIONS_KEY, GATES_KEY, LATENT_KEY
 from poems_mu.tl._common import is_model, latent, resolve_factors, stored_factor_names
 
 from ._utils import as_str_labels, finish, group_order, group_ticks, new_axes, palette
 
 
-def _gates_frame(data) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Gating weights (samples × modalities) and the obs table to group them by."""
+def _gates_frame(data, kind: str = "gate") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Gating weights or effective contributions (samples × modalities) and the obs table to group them by."""
+    if kind not in ("gate", "contribution"):
+        raise ValueError(f"kind must be 'gate' or 'contribution', got {kind!r}.")
+    key = GATES_KEY if kind == "gate" else CONTRIBUTIONS_KEY
     if is_model(data):
-        return data.get_gating_weights(), data.adata.obs
+        g = data.get_gating_weights() if kind == "gate" else data.get_contributions()
+        return g.drop(columns=["prior"], errors="ignore"), data.adata.obs
     if isinstance(data, MuData):
-        if GATES_KEY not in data.obsm:
-            raise KeyError(f"obsm[{GATES_KEY!r}] not found: run `model.store_results(mdata)` first, or pass the model.")
-        g = data.obsm[GATES_KEY]
+        if key not in data.obsm:
+            raise KeyError(f"obsm[{key!r}] not found: run `model.store_results(mdata)` first, or pass the model.")
+        g = data.obsm[key]
+        if isinstance(g, pd.DataFrame):
+            g = g.drop(columns=["prior"], errors="ignore")
         if not isinstance(g, pd.DataFrame):
             from poems_mu._constants import UNS_KEY
 
@@ -37,6 +43,7 @@ def gates(
     data,
     groupby: str | None = None,
     *,
+    kind: str = "gate",
     sort: bool = True,
     colors: Sequence | None = None,
     legend: bool = True,
@@ -45,18 +52,24 @@ def gates(
     show: bool | None = None,
     save: bool | str | os.PathLike | None = None,
 ):
-    """Per-sample gating weights α as stacked bars, grouped by an ``obs`` column (the paper's Fig. 4).
+    """Per-sample gating weights α, or effective contributions, as stacked bars grouped by an ``obs`` column.
 
-    Each bar is one sample; its segments are the modalities' shares of the shared posterior (they sum to 1 over
-    the modalities the sample has, and a missing modality has weight 0).
+    Each bar is one sample; its segments sum to 1 over the modalities the sample has, and a missing modality has
+    0. ``kind="gate"`` shows the gating weights α (the paper's Fig. 4); ``kind="contribution"`` shows each
+    modality's share of the fused posterior precision, ``α_v τ_v / Σ_u α_u τ_u`` averaged over the factors
+    (:meth:`~poems_mu.POEMS.get_contributions`): how much the modality actually moves the posterior, which a large
+    gate on a wide (uncertain) expert does not.
 
     Parameters
     ----------
     data
-        A trained :class:`~poems_mu.POEMS` or a MuData with ``obsm["poems_gates"]`` (from ``store_results``).
+        A trained :class:`~poems_mu.POEMS` or a MuData with ``obsm["poems_gates"]`` / ``["poems_contributions"]``
+        (from ``store_results``).
     groupby
         ``obs`` column to group the samples by (e.g. ``"subtype"``); groups are separated by dashed lines and
         labelled on the x axis.
+    kind
+        ``"gate"`` or ``"contribution"``.
     sort
         Within each group, sort samples by decreasing weight of the first modality.
     colors
@@ -77,7 +90,7 @@ def gates(
     The :class:`~matplotlib.axes.Axes` when ``show`` is ``False``.
 
     """
-    g, obs = _gates_frame(data)
+    g, obs = _gates_frame(data, kind)
     if groupby is not None:
         if groupby not in obs.columns:
             raise KeyError(f"obs column {groupby!r} not found; available: {list(obs.columns)}.")
@@ -111,11 +124,15 @@ def gates(
     else:
         ax.set_xticks([])
         ax.set_xlabel("samples")
-    ax.set_ylabel("gating weight α")
-    ax.set_title("Modality contributions per sample (gating weights)")
+    if kind == "gate":
+        ax.set_ylabel("gating weight α")
+        ax.set_title("Gating weights per sample")
+    else:
+        ax.set_ylabel("share of posterior precision")
+        ax.set_title("Effective contributions per sample (α τ / Σ α τ)")
     if legend:
         ax.legend(title="modality", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    return finish(fig, ax, show, save, "gates")
+    return finish(fig, ax, show, save, "gates" if kind == "gate" else "contributions")
 
 
 def factor_heatmap(

@@ -11,7 +11,7 @@ from anndata import AnnData
 from mudata import MuData
 from scipy import sparse
 
-from poems_mu._constants import LATENT_KEY, PSTAR_KEY, UNS_KEY, W_KEY
+from poems_mu._constants import EFFECTIVE_KEY, LATENT_KEY, PSTAR_KEY, UNS_KEY, W_KEY
 from poems_mu._data import modality_rows
 
 FactorSpec = str | int | Sequence[str | int] | None
@@ -176,6 +176,17 @@ def loadings_source(data, modality: str) -> tuple[pd.DataFrame, pd.DataFrame | N
             P = pd.DataFrame(np.asarray(ad.varm[PSTAR_KEY]), index=ad.var_names.copy(), columns=names)
         return W, P
     raise TypeError(f"Expected a POEMS model or a MuData with stored results, got {type(data).__name__}.")
+
+
+def effective_source(data, modality: str, mdata: MuData | None = None) -> pd.DataFrame | None:
+    """Effective loadings of one modality (features × factors): from the model, or ``varm["poems_effective"]``."""
+    if is_model(data):
+        return data.get_effective_loadings(modality, mdata)
+    ad = data.mod[modality]
+    if EFFECTIVE_KEY not in ad.varm:
+        return None
+    e = np.asarray(ad.varm[EFFECTIVE_KEY])
+    return pd.DataFrame(e, index=ad.var_names.copy(), columns=stored_factor_names(data, e.shape[1]))
 
 
 def available_modalities(data) -> list[str]:

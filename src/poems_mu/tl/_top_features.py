@@ -14,6 +14,7 @@ from ._common import (
     FactorSpec,
     available_modalities,
     check_positive_int,
+    effective_source,
     is_model,
     latent,
     loadings_source,
@@ -25,7 +26,19 @@ from ._common import (
     resolve_modality_list,
 )
 
-COLUMNS = ("modality", "factor", "rank", "feature", "weight", "abs_weight", "pstar", "corr", "sign", "strength")
+COLUMNS = (
+    "modality",
+    "factor",
+    "rank",
+    "feature",
+    "weight",
+    "abs_weight",
+    "pstar",
+    "effective",
+    "corr",
+    "sign",
+    "strength",
+)
 
 
 def _pearson_columns(z: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -50,9 +63,13 @@ def top_features(
 ) -> pd.DataFrame:
     """Top features of each factor and modality by ``|W|`` (the paper's Figs. 2 and 6; Fig. 5 with ``aggregate``).
 
-    ``|W_v[j, k]|`` is the size of factor k's effect on standardised feature j of modality v (the sparse decoder
-    uses its generator rows and feature heads at unit norm, so the scale of W is identifiable); ``p*`` is the
-    posterior probability that the link is in the slab (a real effect rather than spike noise).
+    ``|W_v[j, k]|`` bounds the effect of factor k on standardised feature j of modality v: the decoder gives
+    ``∂x̂_j/∂z_k = W[j, k] · ⟨c_j, A_k ⊙ 1[pre_j > 0]⟩`` with unit-norm generator rows and heads, so W's scale is
+    identifiable and ``W[j, k] = 0`` means no effect at all, but a large ``|W|`` can still meet a generator that is
+    switched off for most samples. The ``effective`` column is the effect itself
+    (:meth:`~poems_mu.POEMS.get_effective_loadings`: mean over samples of ``|∂x̂_ij/∂z_ik|`` times the SD of
+    ``z_k``, i.e. the change of the standardised feature per SD of the factor). ``p*`` is the posterior
+    probability that the link is in the slab (a real effect rather than spike noise).
 
     The **sign** of a feature relative to a factor is the sign of the Pearson correlation, over the samples that
     have the modality, between the factor's posterior mean ``z_k`` and the observed feature ``x_j``: ``+1`` means
@@ -92,8 +109,9 @@ def top_features(
     -------
     pandas.DataFrame
         One row per selected feature, columns ``modality``, ``factor``, ``rank`` (1 = strongest), ``feature``,
-        ``weight`` (W), ``abs_weight``, ``pstar`` (NaN if unavailable), ``corr``, ``sign`` (−1, 0, +1) and
-        ``strength``; sorted by modality, factor and rank (by modality and rank with ``aggregate``).
+        ``weight`` (W), ``abs_weight``, ``pstar`` (NaN if unavailable), ``effective`` (NaN on a MuData stored
+        without it), ``corr``, ``sign`` (−1, 0, +1) and ``strength``; sorted by modality, factor and rank (by
+        modality and rank with ``aggregate``).
 
     Examples
     --------
@@ -119,6 +137,7 @@ def top_features(
     frames = []
     for mod in mods:
         W, P = loadings_source(data, mod)
+        E = effective_source(data, mod, mdata_)
         names = list(W.columns)
         ks = resolve_factors(factor, names)
         w = W.to_numpy()
@@ -150,6 +169,7 @@ def top_features(
                     "weight": w[jj, kk],
                     "abs_weight": aw[jj, kk],
                     "pstar": P.to_numpy()[jj, kk] if P is not None else np.nan,
+                    "effective": E.to_numpy()[jj, kk] if E is not None else np.nan,
                     "corr": corr,
                     "sign": np.nan_to_num(np.sign(corr)).astype(int),
                     "strength": strength[jj],

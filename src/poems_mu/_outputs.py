@@ -1,0 +1,204 @@
+"""Per-sample and per-feature outputs of a trained POEMS model: latents, gates, contributions, loadings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from mudata import MuData
+
+
+class OutputsMixin:
+    """Getters of a POEMS model's results as numpy arrays and DataFrames (copies, never views of parameters)."""
+
+    @torch.inference_mode()
+    def _collect(self, mdata: MuData | None, batch_size: int | None, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        mdata = self._validate_anndata(mdata)
+        self.module.eval()
+        out: dict[str, list] = {k: [] for k in keys}
+        for tensors in self._make_data_loader(adata=mdata, batch_size=batch_size):
+            res = self.module.inference(**self.module._get_inference_input(tensors))
+            for k in keys:
+                if k == "qz_mean":
+                    val_ = res["qz"].loc
+                elif k == "qz_sd":
+                    val_ = res["qz"].scale
+                else:
+                    val_ = res[k]
+                out[k].append(val_.detach().cpu().numpy())
+        return {k: np.concatenate(v) for k, v in out.items()}
+
+    def get_gating_weights(self, mdata: MuData | None = None, batch_size: int | None = None) -> pd.DataFrame:
+        """Per-sample gating weights α.
+
+        Parameters
+        ----------
+        mdata
+            MuData with the same modalities and features as the training data (default: the training MuData).
+        batch_size
+            Minibatch size for inference.
+
+        Returns
+        -------
+        DataFrame ``samples × modalities``; each row sums to one over the modalities the sample has and is exactly
+        0 for the ones it lacks.
+
+        """
+        mdata = self._validate_anndata(mdata)
+        alpha = self._collect(mdata, batch_size, ["alpha"])["alpha"]
+        return pd.DataFrame(alpha, index=mdata.obs_names.copy(), columns=list(self.modalities))
+
+    def _check_modality(self, modality: str) -> int:
+        if modality not in self.modalities:
+            raise ValueError(f"Modality {modality!r} is not in this model; its modalities are {self.modalities}.")
+        return self.modalities.index(modality)
+
+    def _sparse_only(self, what: str) -> None:
+        if self.module.decoder_type != "sparse":
+            raise ValueError(f"{what} exist only with decoder='sparse'; this model uses a dense decoder.")
+
+    def factor_names(self) -> list[str]:
+        """Names of the latent factors: ``factor_1 … factor_K``."""
+        return [f"factor_{k + 1}" for k in range(self.module.n_latent)]
+
+    def get_loadings(self, modality: str) -> pd.DataFrame:
+        """Feature-to-factor matrix ``W`` of one modality.
+
+        Parameters
+        ----------
+        modality
+            Modality name.
+
+        Returns
+        -------
+        DataFrame ``features × factors``. ``|W[j, k]|`` is the size of factor k's effect on standardised feature j;
+        0 means the factor does not reach the feature.
+
+        """
+        v = self._check_modality(modality)
+        self._sparse_only("Loadings")
+        w = self.module.decoders[v].W.detach().cpu().numpy().copy()  # a copy: never a view of the parameter
+        return pd.DataFrame(w, index=self._var_names(modality), columns=self.factor_names())
+
+    def get_slab_probabilities(self, modality: str) -> pd.DataFrame:
+        """Posterior slab probabilities ``p*`` of one modality's loadings (features × factors)."""
+        v = self._check_modality(modality)
+        self._sparse_only("Slab probabilities")
+        p = self.module.priors[v].p_star.detach().cpu().numpy().copy()
+        return pd.DataFrame(p, index=self._var_names(modality), columns=self.factor_names())
+
+    def get_feature_sigma(self, modality: str) -> pd.Series:
+        """Per-feature residual SD, in the units of the input data."""
+        v = self._check_modality(modality)
+        _, scale, _ = self.module.feature_stats(v)
+        sigma = (self.module.likelihoods[v].sigma * scale).detach().cpu().numpy()
+        return pd.Series(sigma, index=self._var_names(modality), name="poems_sigma")
+
+    def _var_names(self, modality: str) -> pd.Index:
+        return self.adata.mod[modality].var_names.copy()
+
+    def get_contributions(self, mdata: MuData | None = None, batch_size: int | None = None) -> pd.DataFrame:
+        """Effective contribution of each modality to each sample's fused posterior.
+
+        ``α_v τ_v / Σ_u α_u τ_u``, averaged over the factors: the share of the fused precision that modality v
+        provides. The gate α alone does not say how much a modality moves the posterior (a modality with a
+        large gate but a wide expert contributes little).
+
+        Parameters
+        ----------
+        mdata
+            MuData with the training data's modalities and features (default: the training MuData).
+        batch_size
+            Minibatch size for inference.
+
+        Returns
+        -------
+        DataFrame ``samples × modalities``; exactly 0 for a modality the sample lacks, and each row sums to 1 over
+        the modalities. With the prior expert on, a column ``"prior"`` gives the prior's share of the whole fused
+        precision (the modality columns are then normalised among themselves).
+
+        """
+        mdata = self._validate_anndata(mdata)
+        shares = self._collect(mdata, batch_size, ["contributions"])["contributions"].astype(np.float64)
+        n_mod = len(self.modalities)
+        mods = shares[:, :n_mod]
+        total = mods.sum(1, keepdims=True)
+        df = pd.DataFrame(
+            np.divide(mods, total, out=np.zeros_like(mods), where=total > 0),
+            index=mdata.obs_names.copy(),
+            columns=list(self.modalities),
+        )
+        if shares.shape[1] > n_mod:
+            df["prior"] = shares[:, n_mod]
+        return df
+
+    @torch.inference_mode()
+    def get_effective_loadings(
+        self, modality: str, mdata: MuData | None = None, batch_size: int | None = None, signed: bool = False
+    ) -> pd.DataFrame:
+        """Effective loadings: mean over samples of ``∂x̂_ij/∂z_ik × sd(z_k)`` (standardised data units).
+
+        ``|W[j, k]|`` only bounds the effect of factor k on feature j (``∂x̂_j/∂z_k = W[j, k] ⟨c_j, A_k ⊙
+        1[pre_j > 0]⟩``); this is the effect itself, at each sample's posterior mean, scaled by the spread of the
+        factor over the samples, so it reads as "change of the standardised feature for one SD of the factor".
+        Exactly 0 where ``W[j, k] = 0``.
+
+        Parameters
+        ----------
+        modality
+            Modality name.
+        mdata
+            MuData to average over (default: the training MuData).
+        batch_size
+            Minibatch size for inference.
+        signed
+            Average the signed derivative (its sign: does the feature rise with the factor?) instead of its
+            magnitude. ``|signed|`` ≤ the unsigned value, with equality when the sign is the same for every sample.
+
+        Returns
+        -------
+        DataFrame ``features × factors``.
+
+        """
+        v = self._check_modality(modality)
+        self._sparse_only("Effective loadings")
+        mdata = self._validate_anndata(mdata)
+        self.module.eval()
+        dec = self.module.decoders[v]
+        total, n, zs = None, 0, []
+        for tensors in self._make_data_loader(adata=mdata, batch_size=batch_size):
+            z = self.module.inference(**self.module._get_inference_input(tensors))["qz"].loc
+            jac = dec.jacobian(z.to(dec.W.dtype))
+            part = (jac if signed else jac.abs()).sum(0)
+            total = part if total is None else total + part
+            n += z.shape[0]
+            zs.append(z.cpu())
+        if total is None:
+            raise ValueError("The MuData has no samples to average the effective loadings over.")
+        sd = torch.cat(zs).std(0, unbiased=False).to(total.device)
+        eff = (total / max(n, 1) * sd).cpu().numpy().astype(np.float64)
+        return pd.DataFrame(eff, index=self._var_names(modality), columns=self.factor_names())
+
+    def sparsity_summary(self) -> pd.DataFrame:
+        """How sparse each modality's W is: share of ``|W| > 0.01`` (the paper's threshold), of exact zeros and of
+        slab links (``p* > 0.5``), and the number of factors with at least one non-zero loading.
+
+        Returns
+        -------
+        DataFrame ``modalities × [density, zeros, slab, active_factors]``.
+
+        """
+        self._sparse_only("Sparsity summaries")
+        rows = {}
+        for v, m in enumerate(self.modalities):
+            w = self.module.decoders[v].W.detach().cpu().numpy()
+            p = self.module.priors[v].p_star.detach().cpu().numpy()
+            rows[m] = {
+                "density": float((np.abs(w) > 0.01).mean()),
+                "zeros": float((w == 0).mean()),
+                "slab": float((p > 0.5).mean()),
+                "active_factors": int((w != 0).any(0).sum()),
+            }
+        return pd.DataFrame.from_dict(rows, orient="index")

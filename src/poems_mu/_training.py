@@ -1,0 +1,202 @@
+"""Training of a POEMS model: scvi's trainer with early stopping, best-state restore and restarts."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import warnings
+
+import numpy as np
+import scvi
+import torch
+from scvi.model.base import UnsupervisedTrainingMixin
+
+from . import _validation as val
+from ._training_plan import TrainingGuard
+
+logger = logging.getLogger(__name__)
+
+#: held-out criterion: per-sample negative ELBO of the validation samples (reconstruction + β·KL) at the posterior
+#: means, logged by the module
+EARLY_STOPPING_MONITOR = "elbo_per_sample_validation"
+
+
+def restart_seed(seed: int | None, restart: int) -> int:
+    """Torch seed of restart ``restart`` (≥ 1) of a run seeded with ``scvi.settings.seed``."""
+    return int(np.random.SeedSequence([int(seed or 0), int(restart)]).generate_state(1)[0])
+
+
+class TrainingMixin(UnsupervisedTrainingMixin):
+    """``train`` for POEMS: held-out early stopping, best-state restore, restarts keeping the best held-out ELBO."""
+
+    def _build_module(self):
+        """A freshly initialised module with the arguments of this model (drawn from torch's current RNG)."""
+        return self._module_cls(*self._module_args, **self._module_kwargs)
+
+    def train(
+        self,
+        max_epochs: int = 500,
+        lr: float = 3e-3,
+        batch_size: int = 128,
+        train_size: float = 0.8,
+        validation_size: float | None = None,
+        early_stopping: bool = True,
+        early_stopping_patience: int = 50,
+        n_epochs_kl_warmup: int | None = 50,
+        n_restarts: int = 1,
+        weight_decay: float = 1e-6,
+        accelerator: str = "auto",
+        devices: int | list[int] | str = "auto",
+        plan_kwargs: dict | None = None,
+        **kwargs,
+    ):
+        """Train with scvi's trainer (Lightning); defaults suited to bulk cohorts of tens to thousands of samples.
+
+        The spike-and-slab penalty is applied as a proximal step after each optimizer step, with the spike rate
+        rising from ``lambda1`` to ``lambda0`` over the KL warm-up (see :class:`~poems_mu.POEMSTrainingPlan`).
+        After the warm-up the model keeps, in memory, the state of the epoch with the lowest held-out criterion and
+        returns to it when training ends normally (early stop or ``max_epochs``); a Ctrl+C stop keeps the
+        parameters reached, a non-finite loss restores the last finite state.
+
+        Parameters
+        ----------
+        max_epochs
+            Maximum number of passes over the training samples.
+        lr
+            Learning rate (AdamW).
+        batch_size
+            Minibatch size; a last minibatch of one sample is fine (no BatchNorm).
+        train_size
+            Share of samples used for training; the rest is the validation set (20 % by default, as in the
+            paper's protocol) for early stopping, the best state and the choice among restarts.
+        validation_size
+            Share of samples for validation (default: ``1 - train_size``).
+        early_stopping
+            Stop when the held-out criterion (``elbo_per_sample_validation``: per-sample reconstruction at the
+            posterior means + β·KL of the validation samples) has not improved for ``early_stopping_patience``
+            epochs after the warm-up. Needs a non-empty validation set.
+        early_stopping_patience
+            Epochs without improvement before stopping.
+        n_epochs_kl_warmup
+            Epochs over which the KL weight rises linearly from 0 to ``kl_weight`` (and, unless
+            ``plan_kwargs["n_epochs_sparsity_warmup"]`` says otherwise, the spike rate from λ1 to λ0).
+        n_restarts
+            Train this many initialisations and keep the one with the best held-out criterion (MOFA+'s practice).
+            The first continues from the model's current parameters, the others start from fresh ones drawn from
+            ``scvi.settings.seed`` and the restart index; all use the same train/validation split. Every run's
+            criterion goes to ``training_summary_`` (and ``uns["poems"]`` through :meth:`store_results`).
+        weight_decay
+            AdamW weight decay (never applied to ``W``: the spike-and-slab prior is its regulariser).
+        accelerator, devices
+            Lightning's device selection (e.g. ``accelerator="gpu", devices=2, strategy="ddp"``).
+        plan_kwargs
+            Extra arguments of :class:`~poems_mu.POEMSTrainingPlan` / :class:`scvi.train.TrainingPlan` (they
+            override the ones above), e.g. ``prox_eps``, ``n_epochs_sparsity_warmup``, ``restore_best``.
+        **kwargs
+            Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and on to the Lightning trainer.
+
+        """
+        val.check_train_args(max_epochs, lr, batch_size, train_size)
+        if not val._is_int(n_restarts) or n_restarts < 1:
+            raise ValueError(f"n_restarts must be a positive integer, got {n_restarts!r}.")
+        plan = {
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "optimizer": "AdamW",
+            "n_epochs_kl_warmup": n_epochs_kl_warmup,
+            "n_steps_kl_warmup": None,
+        }
+        plan.update(plan_kwargs or {})
+        n_val = val.n_validation(self.adata.n_obs, train_size, validation_size)
+        has_validation = n_val > 0
+        if early_stopping and not has_validation:
+            raise ValueError(
+                f"early_stopping needs a validation set, but train_size={train_size} leaves none of the "
+                f"{self.adata.n_obs} samples: use a smaller train_size or early_stopping=False."
+            )
+        if n_restarts > 1 and not has_validation:
+            raise ValueError(
+                f"n_restarts={n_restarts} chooses among runs by their held-out criterion, but train_size={train_size} "
+                "leaves no validation samples: use a smaller train_size or n_restarts=1."
+            )
+        if early_stopping:
+            kwargs.setdefault("early_stopping_monitor", EARLY_STOPPING_MONITOR)
+            kwargs.setdefault("early_stopping_patience", early_stopping_patience)
+            # while the KL weight and the spike rate rise the held-out criterion is not comparable across epochs
+            kl_warmup = plan.get("n_epochs_kl_warmup") or 0
+            sparsity_warmup = plan.get("n_epochs_sparsity_warmup")
+            warmup = max(kl_warmup, kl_warmup if sparsity_warmup is None else sparsity_warmup)
+            kwargs.setdefault("early_stopping_warmup_epochs", warmup)
+        if has_validation:  # Lightning fails on a validation loop without a validation set
+            kwargs.setdefault("check_val_every_n_epoch", 1)
+        train_kwargs = {
+            "max_epochs": max_epochs,
+            "accelerator": accelerator,
+            "devices": devices,
+            "train_size": train_size,
+            "validation_size": validation_size,
+            "batch_size": batch_size,
+            "early_stopping": early_stopping,
+            "plan_kwargs": plan,
+            **kwargs,
+        }
+        runs, best = [], None
+        for restart in range(n_restarts):
+            if restart > 0:
+                seed = restart_seed(scvi.settings.seed, restart)
+                torch.manual_seed(seed)
+                self.module = self._build_module()
+                self.is_trained_ = False
+            try:
+                record = self._train_once(train_kwargs)
+            except BaseException:
+                if best is not None:  # a later restart failed or was aborted: give back the best finished one
+                    self._load_run(best)
+                    self.is_trained_ = True
+                    logger.warning("Restart %d failed; the model keeps restart %d.", restart, best[1])
+                raise
+            record["restart"] = restart
+            runs.append(record)
+            if n_restarts > 1:
+                value = record["validation_criterion"]
+                # an interrupted run has moved on since its last criterion: it is kept only if it is the only one
+                comparable = not record["interrupted"] and value is not None
+                if best is None or (comparable and (best[0] is None or value < best[0])):
+                    best = (value if comparable else None, restart, copy.deepcopy(self.module.state_dict()))
+                    best = (*best, self.history_)
+                if record["interrupted"]:
+                    break
+        chosen = restart
+        if best is not None and best[1] != restart:
+            self._load_run(best)
+            chosen = best[1]
+        self.module.eval()
+        self.training_summary_ = {"runs": runs, "chosen_restart": chosen, "n_restarts": n_restarts}
+        return None
+
+    def _load_run(self, run: tuple) -> None:
+        """Put back a kept restart: ``(criterion, restart, state_dict, history)``."""
+        self.module.load_state_dict(run[2])
+        self.history_ = run[3]
+
+    def _train_once(self, train_kwargs: dict) -> dict:
+        """One scvi training run under the TrainingGuard; returns what it measured."""
+        with warnings.catch_warnings(), TrainingGuard(self) as guard:
+            # scvi warns about a last minibatch of one sample because of BatchNorm; POEMS has none
+            warnings.filterwarnings("ignore", message="Last batch will have a small size")
+            UnsupervisedTrainingMixin.train(self, **train_kwargs)
+        plan = guard.plan
+        hist = getattr(self, "history_", None) or {}
+        epochs = len(hist["elbo_train"]) if "elbo_train" in hist else None
+        last = None
+        if EARLY_STOPPING_MONITOR in hist and len(hist[EARLY_STOPPING_MONITOR]):
+            last = float(hist[EARLY_STOPPING_MONITOR].iloc[-1, 0])
+        restored = bool(plan is not None and plan.restored_best)
+        return {
+            "epochs": epochs,
+            "best_epoch": plan.best_epoch if restored else None,
+            "restored_best": restored,
+            "validation_criterion": plan.best_value if restored else last,
+            "last_validation_criterion": last,
+            "interrupted": guard.stop_requested,
+        }
