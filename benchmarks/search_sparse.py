@@ -96,7 +96,10 @@ STAGE3: dict[str, tuple[dict, dict]] = {
         {**_S3, "plan_kwargs": {"prox_eps": 1e-3}},
     ),
     "l0=10 l1=0.5 w0=0.05": ({"lambda0": 10.0, "lambda1": 0.5}, _S3),
-    "l0=10 l1=0.5 w0=0.15 patience=25": ({"lambda0": 10.0, "lambda1": 0.5, **_W}, {**_S3, "early_stopping_patience": 25}),
+    "l0=10 l1=0.5 w0=0.15 patience=25": (
+        {"lambda0": 10.0, "lambda1": 0.5, **_W},
+        {**_S3, "early_stopping_patience": 25},
+    ),
 }
 STAGE4: dict[str, tuple[dict, dict]] = {}
 
