@@ -288,3 +288,50 @@ def test_effective_loadings_are_zero_where_w_is_and_match_finite_differences():
         zm[:, k] -= h
         fd = ((dec(zp) - dec(zm)) / (2 * h)).abs().mean(0) * z[:, k].std()
     np.testing.assert_allclose(eff.iloc[:, k].to_numpy(), fd.numpy(), rtol=0.05, atol=1e-3)
+
+
+def test_a_failing_later_restart_gives_back_the_best_finished_one():
+    import lightning.pytorch as pl
+
+    class PoisonSecondRun(pl.Callback):
+        runs = 0
+
+        def on_train_start(self, trainer, plan):
+            type(self).runs += 1
+
+        def on_train_batch_end(self, trainer, plan, outputs, batch, batch_idx):
+            if type(self).runs == 2 and trainer.current_epoch == 8:
+                with torch.no_grad():
+                    plan.module.decoders[0].W[0, 0] = float("nan")
+
+    model = _model()
+    with pytest.raises(pm._training_plan.NonFiniteLossError):
+        model.train(
+            max_epochs=12,
+            early_stopping=False,
+            n_epochs_kl_warmup=3,
+            n_restarts=2,
+            callbacks=[PoisonSecondRun()],
+            **QUIET,
+        )
+    # the model is the first restart's best state, usable, not the failed second one
+    assert model.is_trained
+    assert all(torch.isfinite(p).all() for p in model.module.parameters())
+    hist = model.history["elbo_per_sample_validation"].iloc[3:, 0].to_numpy()
+    assert len(model.history["elbo_train"]) == 12
+    assert _criterion_at_mean(model, model.validation_indices) == pytest.approx(hist.min(), rel=1e-4)
+
+
+def test_no_proximal_step_on_minibatches_that_only_accumulate_gradients():
+    model = _model(lambda0=10.0, lambda1=1.0)
+    calls = []
+    original = model.module.proximal_step
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    model.module.proximal_step = spy
+    # 64 training samples in minibatches of 16: 4 minibatches, 2 optimizer steps per epoch
+    model.train(max_epochs=3, batch_size=16, early_stopping=False, accumulate_grad_batches=2, **QUIET)
+    assert len(calls) == 3 * 2

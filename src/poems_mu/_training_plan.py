@@ -135,6 +135,8 @@ class POEMSTrainingPlan(TrainingPlan):
             group = next(g for g in optimizer.param_groups if any(p is w for p in g["params"]))
             lr = group["lr"]
             state = optimizer.state.get(w, {})
+            if "betas" in group and "exp_avg_sq" not in state:  # Adam before its first step
+                return None
             if "exp_avg_sq" in state:  # Adam(W): the per-entry step it just took, lr / (√v̂ + ε)
                 t = float(state["step"])
                 if self._last_step.get(id(w)) == t:
