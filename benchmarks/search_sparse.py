@@ -101,7 +101,14 @@ STAGE3: dict[str, tuple[dict, dict]] = {
         {**_S3, "early_stopping_patience": 25},
     ),
 }
-STAGE4: dict[str, tuple[dict, dict]] = {}
+#: Stage 4 (seeds 1 and 2): the finalists of stage 3 under the rule (mean density ≤ 0.25, best held-out ELBO,
+#: planted AUROC ≥ 0.95), a point between them, and restarts on the first.
+STAGE4: dict[str, tuple[dict, dict]] = {
+    "l0=20 l1=1 w0=0.15": STAGE3["l0=20 l1=1 w0=0.15"],
+    "l0=10 l1=0.5 w0=0.15 prox_eps=1e-3": STAGE3["l0=10 l1=0.5 w0=0.15 prox_eps=1e-3"],
+    "l0=15 l1=1 w0=0.15": ({"lambda0": 15.0, "lambda1": 1.0, **_W}, _S3),
+    "l0=20 l1=1 w0=0.15 restarts=3": ({"lambda0": 20.0, "lambda1": 1.0, **_W}, {**_S3, "n_restarts": 3}),
+}
 
 
 def _configs(stage: int) -> dict:
@@ -212,10 +219,37 @@ def _job(args) -> dict:
     return rec
 
 
+NOTES = """\
+Protocol and choice rule: see the docstring of `benchmarks/search_sparse.py` (fixed before running). Every model is
+trained on the paper's train split only; `heldout_elbo` is the Monte Carlo ELBO per sample (20 posterior draws,
+nats, lower is better) of the validation part of the train split; `density` = share of |W| > 0.01, `zeros` = share
+of exact zeros, `slab` = share of p* > 0.5, each averaged over modalities; `train_knn` / `train_nmi` (context
+only, not used to choose) on the train-split samples.
+
+* **Stage 1** (seed 0): the first implementation (spike rate warmed up from λ1 to λ0, E-step during the warm-up,
+  proximal ε = 1e-3). Lessons: the first-layer bias is needed (without it: held-out ELBO 672 vs 621 on breast_tcga,
+  planted AUROC 0.71 vs 0.99); lr = 1e-2 and a larger start scale of W fit better; λ0 = 30 is far too sparse for
+  the fit (1-5 % of links left, ELBO 650-664 on breast_tcga).
+* **Stage 2** was stopped after 2 of 8 configurations: a review found that the proximal threshold used ε = 1e-3
+  where Adam uses scvi's ε = 0.01, and that the E-step ran during the warm-up, where a fresh, small W drives θ to
+  its floor within a few steps (hence `slab` ≈ 0 in stages 1-2: p* ≈ 0 everywhere, a plain lasso at λ0).
+* **Stage 3** (seed 0) and **stage 4** (seeds 1, 2): the fixed code (Adam's ε, E-step from the end of the warm-up,
+  penalty warmed up from 0). `restarts=3` was stopped after seed 1 (time): it kept the same run on rosmap and the
+  planted set and improved breast_tcga's held-out ELBO from 614.1 to 606.8, at three times the training time.
+
+**Choice** (rule: mean density over modalities and data sets ≤ 0.25, then the best held-out ELBO, planted grouped
+AUROC ≥ 0.95, ties to the cheaper): λ0 = 15, λ1 = 1, W ~ N(0, 0.15²), lr = 1e-2, one restart. Over seeds:
+breast_tcga / rosmap held-out ELBO 606.7 / 698.7 (λ0 = 20: 612.2 / 701.2; λ0 = 10, λ1 = 0.5 with ε = 1e-3:
+606.7 / 701.5 but density 0.26), mean density 0.20 (λ0 = 20: 0.13), planted AUROC 0.956 (λ0 = 20: 0.974). λ0 = 15 had
+no seed-0 run. Patience 25 instead of 50 gave the same held-out ELBO (603.3 vs 602.7, 706.4 vs 706.8) in 20 % fewer
+epochs, so the default patience is 25. The 0.1 code's own defaults on the same protocol are in the last table.
+"""
+
+
 def report() -> str:
     recs = [json.loads(line) for line in open(LOG)]
     df = pd.DataFrame([r for r in recs if "error" not in r])
-    lines = ["# Search for the proximal spike-and-slab defaults (issue 11)", "", f"From `{LOG.name}`.", ""]
+    lines = ["# Search for the proximal spike-and-slab defaults (issue 11)", "", f"From `{LOG.name}`.", "", NOTES]
     cols_real = ["heldout_elbo", "density", "zeros", "slab", "epochs", "wall_s", "train_knn", "train_nmi"]
     for stage, sdf in df.groupby("stage"):
         lines += [f"## Stage {stage}", ""]
@@ -233,6 +267,19 @@ def report() -> str:
             g = pl.groupby("config", sort=False)[cols].mean().round(3)
             g["n"] = pl.groupby("config", sort=False).size()
             lines += ["Planted (K = 32), mean over seeds:", "", g.reset_index().to_markdown(index=False), ""]
+    ref = RESULTS / "search_sparse_v01_reference.json"
+    if ref.exists():
+        rdf = pd.DataFrame(json.loads(ref.read_text()))
+        g = rdf.groupby("dataset")[["heldout_elbo", "density", "zeros", "epochs", "wall_s", "train_knn", "train_nmi"]]
+        lines += [
+            "## Reference: the 0.1 code with its defaults (λ0 = 30, λ1 = 3, penalty through Adam), same protocol",
+            "",
+            f"Mean over seeds {sorted(rdf.seed.unique())}: `python benchmarks/v01_reference.py --src OLD/src` with",
+            "OLD a checkout of 420ecff (the 0.1 defaults; early stopping after 50 epochs without improvement).",
+            "",
+            g.mean().round(3).reset_index().to_markdown(index=False),
+            "",
+        ]
     text = "\n".join(lines)
     (RESULTS / "search_sparse.md").write_text(text)
     return text

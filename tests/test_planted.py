@@ -20,8 +20,11 @@ from sklearn.metrics import roc_auc_score
 
 import poems_mu as pm
 
-#: measured 0.98-1.00 for this configuration (n_latent=6, 150 epochs, λ0=10) over seeds; 0.9 leaves margin
-AUROC_MIN = 0.9
+#: the issue's goal for the grouped AUROC at the package defaults (K = 32 learned factors for 4 true ones); measured
+#: 0.985-1.000 over the configurations of the defaults search (``benchmarks/results/search_sparse.md``)
+AUROC_MIN = 0.95
+#: a learned factor belongs to a true factor when their |corr| exceeds this (several may split one true factor)
+MATCH_R = 0.3
 
 
 def make_planted(n=300, n_factors=4, dims=(120, 80), noise=0.5, frac_null=0.25, weight_range=(0.7, 1.5), seed=0):
@@ -64,12 +67,26 @@ def match_factors(z_true, z_learned):
     return cols[np.argsort(rows)], c[rows, cols][np.argsort(rows)]
 
 
-def recovery_auroc(model, z_true, supports):
-    """AUROC of |W| (matched factors) against the planted support, pooled over modalities."""
-    cols, r = match_factors(z_true, model.get_latent_representation())
-    y = np.concatenate([s.ravel() for s in supports.values()])
-    score = np.concatenate([np.abs(model.get_loadings(m).to_numpy()[:, cols]).ravel() for m in supports])
-    return roc_auc_score(y, score), cols, r
+def grouped_auroc(z_true, z_learned, loadings, supports, mods=None) -> tuple[float, list[float]]:
+    """Recovery scored so that a true factor split over several learned factors counts.
+
+    Learned factors with |corr| > ``MATCH_R`` to true factor f are matched to it; a feature's score for f is the
+    largest |W| over them (0 if none); AUROC of that score against f's planted support over the features of
+    ``mods`` (default: all), averaged over the true factors. Returns the mean and the per-factor AUROCs.
+    """
+    mods = list(supports) if mods is None else list(mods)
+    k_true = z_true.shape[1]
+    corr = np.nan_to_num(np.abs(np.corrcoef(z_true.T, z_learned.T)[:k_true, k_true:]))
+    aurocs = []
+    for f in range(k_true):
+        matched = np.flatnonzero(corr[f] > MATCH_R)
+        y = np.concatenate([supports[m][:, f] for m in mods])
+        if matched.size == 0:
+            score = np.zeros(len(y))
+        else:
+            score = np.concatenate([np.abs(loadings[m][:, matched]).max(1) for m in mods])
+        aurocs.append(roc_auc_score(y, score))
+    return float(np.mean(aurocs)), aurocs
 
 
 @pytest.fixture(scope="module")
@@ -77,17 +94,19 @@ def planted():
     mdata, z, supports, weights = make_planted()
     scvi.settings.seed = 0
     pm.POEMS.setup_mudata(mdata)
-    model = pm.POEMS(mdata, n_latent=6)  # the package defaults otherwise: what a user gets
-    model.train(max_epochs=150, early_stopping=False, enable_progress_bar=False)
+    model = pm.POEMS(mdata)  # the package defaults (K = 32 for 4 true factors): what a user gets
+    model.train(enable_progress_bar=False)
     return mdata, z, supports, weights, model
 
 
 def test_planted_feature_factor_links_rank_on_top(planted):
     mdata, z, supports, _, model = planted
-    auroc, cols, r = recovery_auroc(model, z, supports)
-    print(f"planted recovery: AUROC {auroc:.3f}, matched |corr| {np.round(r, 3)}")
-    assert r.min() > 0.8  # every true factor has a learned counterpart
-    assert auroc > AUROC_MIN
+    loadings = {m: model.get_loadings(m).to_numpy() for m in supports}
+    auroc, per_factor = grouped_auroc(z, model.get_latent_representation(), loadings, supports)
+    cols, r = match_factors(z, model.get_latent_representation())
+    print(f"planted recovery: grouped AUROC {auroc:.3f} {np.round(per_factor, 3)}, best |corr| {np.round(r, 3)}")
+    assert r.min() > 0.5  # every true factor has a learned counterpart
+    assert auroc > AUROC_MIN and min(per_factor) > 0.9
     # the top loaders of each matched factor are planted links
     for mod, support in supports.items():
         for k_true, k in enumerate(cols):
@@ -133,10 +152,13 @@ def test_planted_cross_omic_pair_significant_and_random_pair_not(planted):
     if null.any():
         assert df.loc[null, "significant"].mean() <= 0.05
 
-    # testing every pair of the matched factor: the random noise pair is tested and not significant
+    # every candidate of the matched factor: noise features have exact zeros there, so they are never candidates
     full = pm.tl.cross_omic_associations(model, factor=int(cols[0]), n_top=200, store=False)
     pairs = full.set_index(["feature_a", "feature_b"])
     assert bool(pairs.loc[(fa, fb), "significant"])
-    null_a, null_b = noise_a[0], noise_b[-1]
-    assert not bool(pairs.loc[(null_a, null_b), "significant"])
-    assert pairs.loc[(fa, fb), "score"] > pairs.loc[(null_a, null_b), "score"]
+    k = int(cols[0])
+    w_noise_a = model.get_loadings("a").loc[noise_a].iloc[:, k].to_numpy()
+    w_noise_b = model.get_loadings("b").loc[noise_b].iloc[:, k].to_numpy()
+    assert not full["feature_a"].isin(noise_a[w_noise_a == 0]).any()
+    assert not full["feature_b"].isin(noise_b[w_noise_b == 0]).any()
+    assert (w_noise_a == 0).mean() > 0.5 and (w_noise_b == 0).mean() > 0.5

@@ -85,14 +85,14 @@ class POEMSModule(BaseModuleClass):
         prior_expert: bool = False,
         gating: str = "learned",
         decoder: str = "sparse",
-        lambda0: float = 30.0,
-        lambda1: float = 3.0,
+        lambda0: float = 15.0,
+        lambda1: float = 1.0,
         ssl_a: float = 1.0,
         ssl_b: float | None = None,
         sigma_prior_df: float = 3.0,
         chunk_size: int | None = None,
         max_chunk_bytes: int | None = None,
-        w_init_scale: float = 0.05,
+        w_init_scale: float = 0.15,
     ):
         super().__init__()
         if gating not in ("learned", "fixed"):

@@ -171,10 +171,6 @@ class POEMSTrainingPlan(TrainingPlan):
     def _restore(self) -> str:
         if not hasattr(self, "_good"):
             return "its state before training (no finite state was recorded)"
-        if getattr(self, "_best", None) is not None and self.restore_best:
-            with torch.no_grad():
-                torch._foreach_copy_(self._live, self._best)
-            return f"its best held-out state, after epoch {self.best_epoch} of this run"
         with torch.no_grad():
             torch._foreach_copy_(self._live, self._good)
         if self._good_epoch == 0:

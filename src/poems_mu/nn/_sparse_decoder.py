@@ -136,7 +136,7 @@ class SparseDecoder(nn.Module):
         n_hidden: int = 64,
         chunk_size: int | None = None,
         max_chunk_bytes: int | None = None,
-        w_init_scale: float = 0.05,
+        w_init_scale: float = 0.15,
     ):
         super().__init__()
         self.n_output, self.n_latent, self.n_hidden = n_output, n_latent, n_hidden

@@ -120,8 +120,9 @@ def loadings(
         a.set_xlabel(f"{mod} features ({aw.shape[0]}" + (", sorted by dominant factor)" if sort_features else ")"))
         a.set_xticks([])
         dens = active.mean() if active.size else 0.0
+        zeros = (aw == 0).mean() if aw.size else 0.0
         what = f"|W| > {threshold:g}" if binary else "|W|"
-        a.set_title(f"{mod}: {what} ({dens:.1%} of feature–factor links active)")
+        a.set_title(f"{mod}: {what} ({dens:.1%} of feature–factor links active, {zeros:.1%} exactly 0)")
     return finish(fig, _ret(axs), show, save, "loadings")
 
 
