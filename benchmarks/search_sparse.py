@@ -110,9 +110,12 @@ STAGE4: dict[str, tuple[dict, dict]] = {
     "l0=20 l1=1 w0=0.15 restarts=3": ({"lambda0": 20.0, "lambda1": 1.0, **_W}, {**_S3, "n_restarts": 3}),
 }
 
+#: Stage 5 (seeds 0-2): the package defaults as released (patience 25), for the comparison with 0.1.
+STAGE5: dict[str, tuple[dict, dict]] = {"package defaults": ({}, {})}
+
 
 def _configs(stage: int) -> dict:
-    return {1: STAGE1, 2: STAGE2, 3: STAGE3, 4: STAGE4}[stage]
+    return {1: STAGE1, 2: STAGE2, 3: STAGE3, 4: STAGE4, 5: STAGE5}[stage]
 
 
 def _drop_bias(model) -> None:

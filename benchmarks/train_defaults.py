@@ -73,7 +73,8 @@ def main() -> None:
         res = run(name, args.seed)
         print(res, flush=True)
         lines += [f"## {name}", "", "| quantity | value |", "|---|---|"]
-        lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in res.items()]
+        cells = {k.replace("|", "\\|"): v for k, v in res.items()}  # a | inside a cell ends it in markdown
+        lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in cells.items()]
         lines.append("")
     lines.append(
         "Gates and contributions are averaged over the samples that have the modality; the validation samples "
