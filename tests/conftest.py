@@ -32,5 +32,6 @@ def breast_trained():
     scvi.settings.seed = 0
     pm.POEMS.setup_mudata(mdata)
     model = pm.POEMS(mdata, n_latent=8)
-    model.train(max_epochs=25, enable_progress_bar=False)
+    # a short warm-up, so that the E-step (which starts when the warm-up ends) runs in these 25 epochs
+    model.train(max_epochs=25, n_epochs_kl_warmup=10, enable_progress_bar=False)
     return mdata, model

@@ -79,6 +79,8 @@ def _train(out_dir: str, strategy: str) -> None:
         devices=2,
         strategy=strategy,
         early_stopping=False,
+        n_epochs_kl_warmup=1,  # the E-step starts when the sparsity warm-up (that of the KL term) ends
+        plan_kwargs={"restore_best": False},  # the ranks' final W is what the caller gets
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=out_dir,
