@@ -30,15 +30,25 @@ def _unit_rows(m: torch.Tensor) -> torch.Tensor:
 
 
 def _pre_activation(
-    z: torch.Tensor, w: torch.Tensor, a: torch.Tensor, d: torch.Tensor
+    z1: torch.Tensor, w: torch.Tensor, a: torch.Tensor, d: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``M`` (K, J·H) with ``M[k, j·H + h] = w[j, k] a[k, h]`` and the pre-activation ``z @ M + d`` as (B, J, H).
+    """``M`` (K + 1, J·H) and the pre-activation ``z1 @ M = z @ M[:K] + d`` as (B, J, H).
 
-    One GEMM with inner dimension K for all features of the chunk; no ``(batch, features, K)`` tensor is built.
+    ``M[k, j·H + h] = w[j, k] a[k, h]`` for k < K and ``M[K, j·H + h] = d[h]``; ``z1`` is ``z`` with a column of ones
+    appended, so the bias enters the one GEMM (inner dimension K + 1) for all features of the chunk; no
+    ``(batch, features, K)`` tensor is built.
     """
     n_feat, n_latent = w.shape
-    m = (w.t().contiguous().unsqueeze(-1) * a.unsqueeze(1)).view(n_latent, -1)
-    return m, (z @ m).view(z.shape[0], n_feat, -1).add_(d)
+    m = torch.empty(n_latent + 1, n_feat, a.shape[1], dtype=a.dtype, device=a.device)
+    torch.mul(w.t().unsqueeze(-1), a.unsqueeze(1), out=m[:n_latent])
+    m[n_latent] = d
+    m = m.view(n_latent + 1, -1)
+    return m, (z1 @ m).view(z1.shape[0], n_feat, -1)
+
+
+def _with_ones(z: torch.Tensor) -> torch.Tensor:
+    """``z`` with a column of ones appended (the bias's input), (B, K + 1)."""
+    return torch.cat([z, z.new_ones(z.shape[0], 1)], dim=1)
 
 
 def _decode_chunk(z: torch.Tensor, w: torch.Tensor, a: torch.Tensor, d: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -53,17 +63,19 @@ class _ChunkedSparseDecode(torch.autograd.Function):
     """``out[:, j] = c_j · ReLU(A^T (z ⊙ W_j) + d)`` over feature chunks, with recomputation in the backward pass.
 
     Backward, per chunk with ``P = z @ M + d`` recomputed and ``G = ∂L/∂P = g_j c_j 1[P > 0]``:
-    ``∂c_j = Σ_b g_bj ReLU(P_bj)``, ``∂z = G @ M^T``, ``∂d = Σ_{b,j} G_bj``, ``∂M = z^T @ G`` and from it
-    ``∂W[j, k] = Σ_h ∂M[k, j, h] A[k, h]``, ``∂A[k, h] = Σ_j ∂M[k, j, h] W[j, k]``.
+    ``∂c_j = Σ_b g_bj ReLU(P_bj)``, ``∂z = G @ M^T``, ``∂M = z^T @ G`` and from it
+    ``∂W[j, k] = Σ_h ∂M[k, j, h] A[k, h]``, ``∂A[k, h] = Σ_j ∂M[k, j, h] W[j, k]``; ``∂d = Σ_{b,j} G_bj`` comes
+    out of the same GEMM as the extra row of ``[z, 1]^T @ G`` (the bias is an extra input fixed at 1).
     """
 
     @staticmethod
     def forward(ctx, z, w, a, d, c, chunk: int):
         out = z.new_empty(z.shape[0], w.shape[0])
+        z1 = _with_ones(z)
         for start in range(0, w.shape[0], chunk):
             sl = slice(start, start + chunk)
             # the activations of this chunk are not needed later: ReLU and the heads in place
-            out[:, sl] = _pre_activation(z, w[sl], a, d)[1].relu_().mul_(c[sl]).sum(-1)
+            out[:, sl] = _pre_activation(z1, w[sl], a, d)[1].relu_().mul_(c[sl]).sum(-1)
         ctx.save_for_backward(z, w, a, d, c)
         ctx.chunk = chunk
         return out
@@ -76,19 +88,20 @@ class _ChunkedSparseDecode(torch.autograd.Function):
         n_batch, n_latent = z.shape
         dz, da, dd = torch.zeros_like(z), torch.zeros_like(a), torch.zeros_like(d)
         dw, dc = torch.empty_like(w), torch.empty_like(c)
-        z_t = z.t()
+        z1 = _with_ones(z)
+        z1_t = z1.t()
         for start in range(0, w.shape[0], ctx.chunk):
             sl = slice(start, start + ctx.chunk)
             w_j = w[sl]
-            m, pre = _pre_activation(z, w_j, a, d)
+            m, pre = _pre_activation(z1, w_j, a, d)
             h = pre.relu_()  # (B, J, H)
             g = grad_out[:, sl].unsqueeze(-1)  # (B, J, 1)
-            d_pre = torch.ops.aten.threshold_backward(g * c[sl], h, 0.0)  # ReLU', (B, J, H)
-            dd.add_(d_pre.sum((0, 1)))
-            d_pre = d_pre.view(n_batch, -1)
+            d_pre = torch.ops.aten.threshold_backward(g * c[sl], h, 0.0).view(n_batch, -1)  # ReLU'
             dc[sl] = h.mul_(g).sum(0)
-            dz.addmm_(d_pre, m.t())
-            dm = (z_t @ d_pre).view(n_latent, w_j.shape[0], -1)  # (K, J, H)
+            dz.addmm_(d_pre, m[:n_latent].t())
+            dm1 = (z1_t @ d_pre).view(n_latent + 1, w_j.shape[0], -1)  # (K + 1, J, H); the last row: Σ_b ∂P
+            dm = dm1[:n_latent]
+            dd.add_(dm1[n_latent].sum(0))
             dw[sl] = (dm * a.unsqueeze(1)).sum(-1).t()
             da.add_((dm * w_j.t().unsqueeze(-1)).sum(1))
         return dz, dw, da, dd, dc, None
@@ -188,9 +201,10 @@ class SparseDecoder(nn.Module):
         a, c = _unit_rows(self.A), _unit_rows(self.c)
         chunk = self.resolve_chunk_size(z.shape[0], z.device)
         out = z.new_empty(z.shape[0], self.n_output, self.n_latent)
+        z1 = _with_ones(z)
         for start in range(0, self.n_output, chunk):
             sl = slice(start, start + chunk)
-            active = _pre_activation(z, self.W[sl], a, self.d)[1] > 0  # (B, J, H)
+            active = _pre_activation(z1, self.W[sl], a, self.d)[1] > 0  # (B, J, H)
             out[:, sl] = ((active * c[sl]) @ a.t()) * self.W[sl]
         return out
 
