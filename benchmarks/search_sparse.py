@@ -277,7 +277,8 @@ def report() -> str:
         lines += [
             "## Reference: the 0.1 code with its defaults (λ0 = 30, λ1 = 3, penalty through Adam), same protocol",
             "",
-            f"Mean over seeds {sorted(int(s) for s in rdf.seed.unique())}: `python benchmarks/v01_reference.py --src OLD/src` with",
+            f"Mean over seeds {sorted(int(s) for s in rdf.seed.unique())}: "
+            "`python benchmarks/v01_reference.py --src OLD/src` with",
             "OLD a checkout of 420ecff (the 0.1 defaults; early stopping after 50 epochs without improvement).",
             "",
             g.mean().round(3).reset_index().to_markdown(index=False),
