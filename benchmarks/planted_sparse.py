@@ -20,9 +20,9 @@ Scores (fixed before running):
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
+import sys
 import time
 import warnings
 
@@ -32,15 +32,14 @@ import numpy as np
 import pandas as pd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 
 
 def _grouped_auroc():
     """The scoring of ``tests/test_planted.py`` (one definition for the test and the benchmark)."""
-    path = os.path.join(HERE, "..", "tests", "test_planted.py")
-    spec = importlib.util.spec_from_file_location("test_planted", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.grouped_auroc
+    from planted_recovery import _load_test_module
+
+    return _load_test_module().grouped_auroc
 
 
 def make_planted3(n: int = 300, n_factors: int = 4, seed: int = 0):
@@ -123,7 +122,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    import sys
-
-    sys.path.insert(0, HERE)
     main()

@@ -159,10 +159,7 @@ def run_real(name: str, model_kw: dict, train_kw: dict, seed: int) -> dict:
     split = sb.paper_split(labels)
     model_kw = dict(model_kw)
     no_bias = model_kw.pop("_no_bias", False)
-    train_data = mdata[mdata.obs_names[split["train"]]].copy()
-    pos = {n: i for i, n in enumerate(train_data.obs_names)}
-    fit_rows = np.array([pos[n] for n in mdata.obs_names[split["fit"]]])
-    val_rows = np.array([pos[n] for n in mdata.obs_names[split["val"]]])
+    train_data, fit_rows, val_rows = sb.train_split_data(mdata, split)
     scvi.settings.seed = seed
     pm.POEMS.setup_mudata(train_data)
     model = pm.POEMS(train_data, **model_kw)

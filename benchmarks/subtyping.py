@@ -125,6 +125,15 @@ def paper_split(labels: np.ndarray, random_state: int = 1) -> dict[str, np.ndarr
     return {k: np.sort(v) for k, v in {"train": train, "fit": fit, "val": val, "test": test}.items()}
 
 
+def train_split_data(mdata: MuData, split: dict[str, np.ndarray]) -> tuple[MuData, np.ndarray, np.ndarray]:
+    """The train-split MuData (a copy) and the positions in it of the fit and validation samples."""
+    train_data = mdata[mdata.obs_names[split["train"]]].copy()
+    pos = {name: i for i, name in enumerate(train_data.obs_names)}
+    fit_rows = np.array([pos[n] for n in mdata.obs_names[split["fit"]]])
+    val_rows = np.array([pos[n] for n in mdata.obs_names[split["val"]]])
+    return train_data, fit_rows, val_rows
+
+
 def fit_poems(
     mdata: MuData, split: dict[str, np.ndarray], seed: int, model_kwargs: dict, train_kwargs: dict
 ) -> tuple[np.ndarray, dict]:
@@ -134,10 +143,7 @@ def fit_poems(
     per-feature standardisation — and are embedded afterwards by transferring the setup to the full MuData.
     """
     start = time.perf_counter()
-    train_data = mdata[mdata.obs_names[split["train"]]].copy()
-    pos = {name: i for i, name in enumerate(train_data.obs_names)}
-    fit_rows = np.array([pos[n] for n in mdata.obs_names[split["fit"]]])
-    val_rows = np.array([pos[n] for n in mdata.obs_names[split["val"]]])
+    train_data, fit_rows, val_rows = train_split_data(mdata, split)
     scvi.settings.seed = seed
     pm.POEMS.setup_mudata(train_data)
     model = pm.POEMS(train_data, **model_kwargs)

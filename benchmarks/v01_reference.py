@@ -41,10 +41,7 @@ def main() -> None:
             mdata, key = sb.load_dataset(name)
             labels = mdata.obs[key].to_numpy()
             split = sb.paper_split(labels)
-            train = mdata[mdata.obs_names[split["train"]]].copy()
-            pos = {n: i for i, n in enumerate(train.obs_names)}
-            fit = np.array([pos[n] for n in mdata.obs_names[split["fit"]]])
-            val = np.array([pos[n] for n in mdata.obs_names[split["val"]]])
+            train, fit, val = sb.train_split_data(mdata, split)
             scvi.settings.seed = seed
             pm.POEMS.setup_mudata(train)
             model = pm.POEMS(train)
