@@ -52,8 +52,9 @@ class TrainingMixin(UnsupervisedTrainingMixin):
     ):
         """Train with scvi's trainer (Lightning); defaults suited to bulk cohorts of tens to thousands of samples.
 
-        The spike-and-slab penalty is applied as a proximal step after each optimizer step, with the spike rate
-        rising from ``lambda1`` to ``lambda0`` over the KL warm-up (see :class:`~poems_mu.POEMSTrainingPlan`).
+        The spike-and-slab penalty is applied as a proximal step after each optimizer step; its strength rises from
+        0 over the KL warm-up, and the E-step (p*, θ) starts when the warm-up ends (see
+        ``poems_mu._training_plan.POEMSTrainingPlan``).
         After the warm-up the model keeps, in memory, the state of the epoch with the lowest held-out criterion and
         returns to it when training ends normally (early stop or ``max_epochs``); a Ctrl+C stop keeps the
         parameters reached, a non-finite loss restores the last finite state.
@@ -79,7 +80,7 @@ class TrainingMixin(UnsupervisedTrainingMixin):
             Epochs without improvement before stopping.
         n_epochs_kl_warmup
             Epochs over which the KL weight rises linearly from 0 to ``kl_weight`` (and, unless
-            ``plan_kwargs["n_epochs_sparsity_warmup"]`` says otherwise, the spike rate from λ1 to λ0).
+            ``plan_kwargs["n_epochs_sparsity_warmup"]`` says otherwise, the strength of the sparsity penalty).
         n_restarts
             Train this many initialisations and keep the one with the best held-out criterion (MOFA+'s practice).
             The first continues from the model's current parameters, the others start from fresh ones drawn from
@@ -90,7 +91,7 @@ class TrainingMixin(UnsupervisedTrainingMixin):
         accelerator, devices
             Lightning's device selection (e.g. ``accelerator="gpu", devices=2, strategy="ddp"``).
         plan_kwargs
-            Extra arguments of :class:`~poems_mu.POEMSTrainingPlan` / :class:`scvi.train.TrainingPlan` (they
+            Extra arguments of ``POEMSTrainingPlan`` / :class:`scvi.train.TrainingPlan` (they
             override the ones above), e.g. ``prox_eps``, ``n_epochs_sparsity_warmup``, ``restore_best``.
         **kwargs
             Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and on to the Lightning trainer.
@@ -122,7 +123,7 @@ class TrainingMixin(UnsupervisedTrainingMixin):
         if early_stopping:
             kwargs.setdefault("early_stopping_monitor", EARLY_STOPPING_MONITOR)
             kwargs.setdefault("early_stopping_patience", early_stopping_patience)
-            # while the KL weight and the spike rate rise the held-out criterion is not comparable across epochs
+            # while the KL weight and the sparsity penalty rise the held-out criterion is not comparable across epochs
             kl_warmup = plan.get("n_epochs_kl_warmup") or 0
             sparsity_warmup = plan.get("n_epochs_sparsity_warmup")
             warmup = max(kl_warmup, kl_warmup if sparsity_warmup is None else sparsity_warmup)

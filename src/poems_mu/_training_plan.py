@@ -52,7 +52,7 @@ def _max_abs(tensors: list[torch.Tensor]) -> float:
 
 
 class POEMSTrainingPlan(TrainingPlan):
-    """:class:`scvi.train.TrainingPlan` with the E-step after each optimizer step and non-finite-loss handling.
+    """:class:`scvi.train.TrainingPlan` with the proximal step and E-step, the best state and non-finite-loss handling.
 
     Under DDP every process holds the same W and Adam state after the gradient all-reduce, so every process takes
     the same proximal step and computes the same p* and θ; the held-out criterion of the best state is summed
@@ -104,7 +104,7 @@ class POEMSTrainingPlan(TrainingPlan):
 
     @property
     def warmup_epochs(self) -> int:
-        """Epochs during which the held-out criterion is not comparable (KL weight or spike rate still rising)."""
+        """Epochs during which the held-out criterion is not comparable (KL weight or sparsity penalty still rising)."""
         return max(self.n_epochs_kl_warmup or 0, self.n_epochs_sparsity_warmup)
 
     # -- optimizer: W without weight decay ---------------------------------------------------------------------
