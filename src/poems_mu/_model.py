@@ -283,7 +283,7 @@ class POEMS(OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
         ``obsm["poems_contributions"]`` (:meth:`get_contributions`), ``mod[m].varm["poems_W"]``, ``["poems_pstar"]``
         and ``["poems_effective"]`` (:meth:`get_effective_loadings`; sparse decoder only),
         ``mod[m].var["poems_sigma"]`` and ``uns["poems"]``: model parameters, θ per modality, how sparse W is
-        (``"sparsity"``: per modality the share of |W| > 0.01, of exact zeros and of slab links p* > 0.5) and how
+        (``"sparsity"``: per modality the share of ``|W| > 0.01``, of exact zeros and of slab links p* > 0.5) and how
         training ended (``"training"``: per restart the epochs run, the best epoch restored and its held-out
         criterion, and the restart kept). All of it survives ``mdata.write`` / ``read_h5mu``.
 

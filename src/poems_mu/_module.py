@@ -280,7 +280,7 @@ class POEMSModule(BaseModuleClass):
 
     @torch.no_grad()
     def sparsity_metrics(self) -> dict[str, torch.Tensor]:
-        """θ mean, W density (share of |W| > 0.01), share of exact zeros and of slab links (p* > 0.5) per modality."""
+        """θ mean, W density (``|W| > 0.01``), share of exact zeros and of slab links (p* > 0.5) per modality."""
         if self.priors is None:
             return {}
         out = {}
