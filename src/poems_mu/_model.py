@@ -309,10 +309,10 @@ class POEMS(OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
                 f"These keys already exist and would be overwritten: {', '.join(existing)}. "
                 "Pass overwrite=True to replace them."
             )
-        res = self._collect(mdata, batch_size, ["qz_mean", "alpha"])
+        res = self._collect(mdata, batch_size, ["qz_mean", "alpha", "contributions"])
         mdata.obsm[K.LATENT_KEY] = res["qz_mean"].astype(np.float32)
         mdata.obsm[K.GATES_KEY] = pd.DataFrame(res["alpha"], index=mdata.obs_names, columns=list(self.modalities))
-        mdata.obsm[K.CONTRIBUTIONS_KEY] = self.get_contributions(mdata, batch_size=batch_size)
+        mdata.obsm[K.CONTRIBUTIONS_KEY] = self._contributions_frame(res["contributions"], mdata.obs_names)
         for v, m in enumerate(self.modalities):
             mdata.obs[f"{K.GATE_OBS_PREFIX}{m}"] = res["alpha"][:, v]
             ad = mdata.mod[m]
@@ -320,7 +320,7 @@ class POEMS(OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
             if self.module.decoder_type == "sparse":
                 ad.varm[K.W_KEY] = self.get_loadings(m).to_numpy()
                 ad.varm[K.PSTAR_KEY] = self.get_slab_probabilities(m).to_numpy()
-                ad.varm[K.EFFECTIVE_KEY] = self.get_effective_loadings(m, mdata, batch_size=batch_size).to_numpy()
+                ad.varm[K.EFFECTIVE_KEY] = self._effective_loadings(v, res["qz_mean"], batch_size).to_numpy()
         uns = {
             "params": json.dumps(
                 self.init_params_.get("non_kwargs", {}) | self.init_params_.get("kwargs", {}), default=str

@@ -21,12 +21,7 @@ class OutputsMixin:
         for tensors in self._make_data_loader(adata=mdata, batch_size=batch_size):
             res = self.module.inference(**self.module._get_inference_input(tensors))
             for k in keys:
-                if k == "qz_mean":
-                    val_ = res["qz"].loc
-                elif k == "qz_sd":
-                    val_ = res["qz"].scale
-                else:
-                    val_ = res[k]
+                val_ = res["qz"].loc if k == "qz_mean" else res[k]
                 out[k].append(val_.detach().cpu().numpy())
         return {k: np.concatenate(v) for k, v in out.items()}
 
@@ -73,8 +68,8 @@ class OutputsMixin:
 
         Returns
         -------
-        DataFrame ``features × factors``. ``|W[j, k]|`` is the size of factor k's effect on standardised feature j;
-        0 means the factor does not reach the feature.
+        DataFrame ``features × factors``. ``W[j, k] = 0`` means factor k does not reach feature j; ``|W[j, k]|``
+        bounds the size of its effect on the standardised feature (:meth:`get_effective_loadings` gives the effect).
 
         """
         v = self._check_modality(modality)
@@ -121,13 +116,18 @@ class OutputsMixin:
 
         """
         mdata = self._validate_anndata(mdata)
-        shares = self._collect(mdata, batch_size, ["contributions"])["contributions"].astype(np.float64)
+        shares = self._collect(mdata, batch_size, ["contributions"])["contributions"]
+        return self._contributions_frame(shares, mdata.obs_names)
+
+    def _contributions_frame(self, shares: np.ndarray, obs_names: pd.Index) -> pd.DataFrame:
+        """The DataFrame of :meth:`get_contributions` from the module's precision shares (samples × V[+1])."""
+        shares = shares.astype(np.float64)
         n_mod = len(self.modalities)
         mods = shares[:, :n_mod]
         total = mods.sum(1, keepdims=True)
         df = pd.DataFrame(
             np.divide(mods, total, out=np.zeros_like(mods), where=total > 0),
-            index=mdata.obs_names.copy(),
+            index=obs_names.copy(),
             columns=list(self.modalities),
         )
         if shares.shape[1] > n_mod:
@@ -165,21 +165,20 @@ class OutputsMixin:
         v = self._check_modality(modality)
         self._sparse_only("Effective loadings")
         mdata = self._validate_anndata(mdata)
-        self.module.eval()
-        dec = self.module.decoders[v]
-        total, n, zs = None, 0, []
-        for tensors in self._make_data_loader(adata=mdata, batch_size=batch_size):
-            z = self.module.inference(**self.module._get_inference_input(tensors))["qz"].loc
-            jac = dec.jacobian(z.to(dec.W.dtype))
-            part = (jac if signed else jac.abs()).sum(0)
-            total = part if total is None else total + part
-            n += z.shape[0]
-            zs.append(z.cpu())
-        if total is None:
+        z = self._collect(mdata, batch_size, ["qz_mean"])["qz_mean"]
+        return self._effective_loadings(v, z, batch_size, signed)
+
+    @torch.inference_mode()
+    def _effective_loadings(self, v: int, z: np.ndarray, batch_size: int | None, signed: bool = False) -> pd.DataFrame:
+        """Effective loadings of modality ``v`` from the posterior means ``z`` (samples × K) already computed."""
+        if len(z) == 0:
             raise ValueError("The MuData has no samples to average the effective loadings over.")
-        sd = torch.cat(zs).std(0, unbiased=False).to(total.device)
-        eff = (total / max(n, 1) * sd).cpu().numpy().astype(np.float64)
-        return pd.DataFrame(eff, index=self._var_names(modality), columns=self.factor_names())
+        dec = self.module.decoders[v]
+        zt = torch.as_tensor(z, dtype=dec.W.dtype, device=dec.W.device)
+        step = batch_size or 128
+        total = sum(dec.jacobian_sum(zt[i : i + step], signed) for i in range(0, len(zt), step))
+        eff = (total / len(zt) * zt.std(0, unbiased=False)).cpu().numpy().astype(np.float64)
+        return pd.DataFrame(eff, index=self._var_names(self.modalities[v]), columns=self.factor_names())
 
     def sparsity_summary(self) -> pd.DataFrame:
         """How sparse each modality's W is: share of ``|W| > 0.01`` (the paper's threshold), of exact zeros and of

@@ -190,6 +190,16 @@ class SparseDecoder(nn.Module):
             out = _ChunkedSparseDecode.apply(z.to(dtype), self.W, a.to(dtype), self.d, c.to(dtype), chunk)
         return (out + self.b).view(*lead, self.n_output)
 
+    def _jacobian_chunks(self, z: torch.Tensor):
+        """``(feature slice, ∂x̂/∂z of those features (B, J, K))`` chunk by chunk, for ``z`` (B, K)."""
+        a, c = _unit_rows(self.A), _unit_rows(self.c)
+        chunk = self.resolve_chunk_size(z.shape[0], z.device)
+        z1 = _with_ones(z)
+        for start in range(0, self.n_output, chunk):
+            sl = slice(start, start + chunk)
+            active = _pre_activation(z1, self.W[sl], a, self.d)[1] > 0  # (B, J, H)
+            yield sl, ((active * c[sl]) @ a.t()) * self.W[sl]
+
     @torch.no_grad()
     def jacobian(self, z: torch.Tensor) -> torch.Tensor:
         """``∂x̂_ij/∂z_ik = W[j, k] · ⟨c_j, A_k ⊙ 1[pre_ij > 0]⟩`` for every sample, feature and factor, (B, D, K).
@@ -198,14 +208,20 @@ class SparseDecoder(nn.Module):
         leading dimensions beyond one batch dimension are flattened into it.
         """
         z = z.reshape(-1, z.shape[-1])
-        a, c = _unit_rows(self.A), _unit_rows(self.c)
-        chunk = self.resolve_chunk_size(z.shape[0], z.device)
         out = z.new_empty(z.shape[0], self.n_output, self.n_latent)
-        z1 = _with_ones(z)
-        for start in range(0, self.n_output, chunk):
-            sl = slice(start, start + chunk)
-            active = _pre_activation(z1, self.W[sl], a, self.d)[1] > 0  # (B, J, H)
-            out[:, sl] = ((active * c[sl]) @ a.t()) * self.W[sl]
+        for sl, jac in self._jacobian_chunks(z):
+            out[:, sl] = jac
+        return out
+
+    @torch.no_grad()
+    def jacobian_sum(self, z: torch.Tensor, signed: bool = False) -> torch.Tensor:
+        """``Σ_i ∂x̂_ij/∂z_ik`` (or of its absolute value) over the samples of ``z`` (B, K), as (D, K).
+
+        Memory O(B · chunk · K): the (B, D, K) Jacobian is never built.
+        """
+        out = z.new_empty(self.n_output, self.n_latent)
+        for sl, jac in self._jacobian_chunks(z):
+            out[sl] = (jac if signed else jac.abs()).sum(0)
         return out
 
     @torch.no_grad()
