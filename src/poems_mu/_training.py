@@ -163,8 +163,8 @@ class TrainingMixin(UnsupervisedTrainingMixin):
                 # an interrupted run has moved on since its last criterion: it is kept only if it is the only one
                 comparable = not record["interrupted"] and value is not None
                 if best is None or (comparable and (best[0] is None or value < best[0])):
-                    best = (value if comparable else None, restart, copy.deepcopy(self.module.state_dict()))
-                    best = (*best, self.history_)
+                    state = copy.deepcopy(self.module.state_dict())
+                    best = (value if comparable else None, restart, state, self.history_)
                 if record["interrupted"]:
                     break
         chosen = restart
