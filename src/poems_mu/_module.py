@@ -165,7 +165,8 @@ class POEMSModule(BaseModuleClass):
         mu, logvar = torch.stack(mus, dim=1), torch.stack(logvars, dim=1)
         log_alpha = self.gate(mu, observed)
         qz_m, qz_logvar, shares = product_of_experts(mu, logvar, log_alpha, self.prior_expert, return_weights=True)
-        qz = Normal(qz_m, torch.exp(0.5 * qz_logvar))
+        # no argument validation: it reads the tensors on the host every step (non-finite losses: checked per epoch)
+        qz = Normal(qz_m, torch.exp(0.5 * qz_logvar), validate_args=False)
         if use_mean:
             z = qz.loc if n_samples == 1 else qz.loc.expand(n_samples, *qz.loc.shape)
         else:
@@ -222,7 +223,6 @@ class POEMSModule(BaseModuleClass):
         }
         for v, mod in enumerate(self.modalities):  # averaged over the samples that have the modality
             metrics[f"reconstruction_{mod}"] = (rec[mod].sum() / observed[:, v].sum().clamp_min(1)).detach()
-        metrics.update(self.sparsity_metrics())
         return LossOutput(
             loss=loss,
             reconstruction_loss=rec,

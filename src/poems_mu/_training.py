@@ -182,11 +182,16 @@ class TrainingMixin(UnsupervisedTrainingMixin):
 
     def _train_once(self, train_kwargs: dict) -> dict:
         """One scvi training run under the TrainingGuard; returns what it measured."""
-        with warnings.catch_warnings(), TrainingGuard(self) as guard:
-            # scvi warns about a last minibatch of one sample because of BatchNorm; POEMS has none
-            warnings.filterwarnings("ignore", message="Last batch will have a small size")
-            UnsupervisedTrainingMixin.train(self, **train_kwargs)
-        plan = guard.plan
+        guard = TrainingGuard(self)
+        try:
+            with warnings.catch_warnings(), guard:
+                # scvi warns about a last minibatch of one sample because of BatchNorm; POEMS has none
+                warnings.filterwarnings("ignore", message="Last batch will have a small size")
+                UnsupervisedTrainingMixin.train(self, **train_kwargs)
+        finally:  # the metrics not logged through Lightning join scvi's history, also after a fault
+            plan = guard.plan
+            if plan is not None and getattr(self, "history_", None) is not None:
+                self.history_ = {**self.history_, **plan.epoch_history()}
         hist = getattr(self, "history_", None) or {}
         epochs = len(hist["elbo_train"]) if "elbo_train" in hist else None
         last = None

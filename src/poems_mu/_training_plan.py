@@ -36,6 +36,8 @@ import warnings
 import torch
 from scvi.train import TrainingPlan
 
+from ._epoch_metrics import EpochMetricsMixin
+
 logger = logging.getLogger(__name__)
 
 
@@ -51,7 +53,7 @@ def _max_abs(tensors: list[torch.Tensor]) -> float:
     return float(torch.stack(torch._foreach_norm(floats, ord=float("inf"))).max())
 
 
-class POEMSTrainingPlan(TrainingPlan):
+class POEMSTrainingPlan(EpochMetricsMixin, TrainingPlan):
     """:class:`scvi.train.TrainingPlan` with the proximal step and E-step, the best state and non-finite-loss handling.
 
     Under DDP every process holds the same W and Adam state after the gradient all-reduce, so every process takes
@@ -177,60 +179,66 @@ class POEMSTrainingPlan(TrainingPlan):
             return "its state before this training run"
         return f"its state after epoch {self._good_epoch} of this run, the last with finite losses"
 
-    def _fault(self, what: str, cause: BaseException | None = None):
-        stage = "training" if self.trainer.training else "validation"
+    def _fault(self, what: str, cause: BaseException | None = None, stage: str | None = None):
+        if stage is None:
+            where = f"in a {'training' if self.trainer.training else 'validation'} minibatch"
+        else:  # found by the once-per-epoch check of the losses
+            where = f"in the {'training' if stage == 'train' else 'validation'} pass"
         epoch, steps = self.current_epoch + 1, self.global_step
         restored = self._restore()
         raise NonFiniteLossError(
-            f"Training stopped: {what} in a {stage} minibatch at epoch {epoch} (after {steps} optimizer steps). "
-            f"The model was restored to {restored}. Likely causes: a learning rate too high (lr={self.lr:g}; try "
+            f"Training stopped: {what} {where} of epoch {epoch} (after {steps} optimizer steps; losses are checked "
+            f"once per epoch). The model was restored to {restored}. Likely causes: a learning rate too high "
+            f"(lr={self.lr:g}; try "
             "a 10x smaller one), or data with extreme values or on very different scales (log-transform counts, "
             "e.g. with `poems_mu.pp.log1p`, and check for outliers)."
         ) from cause
 
     def forward(self, *args, **kwargs):
-        """Module forward pass; a non-finite loss restores the last finite state and raises NonFiniteLossError."""
+        """Module forward pass; a NaN posterior restores the last finite state and raises NonFiniteLossError."""
         try:
-            out = super().forward(*args, **kwargs)
+            return super().forward(*args, **kwargs)
         except ValueError as err:
-            # torch.distributions rejects a NaN posterior before any loss exists
+            # torch.distributions rejects a NaN posterior before any loss exists (when argument validation is on)
             if "invalid values" not in str(err):
                 raise
             self._fault("the posterior became non-finite (NaN)", err)
-        if isinstance(out, tuple) and len(out) == 3 and hasattr(out[2], "loss"):
-            loss = out[2].loss
-            if not bool(torch.isfinite(loss).all()):
-                self._fault(f"the loss became {loss.detach().float().cpu().max().item()}")
-        return out
 
     def training_step(self, batch, batch_idx):
-        """Run scvi's training step.
+        """One ELBO step; its metrics and a non-finite-loss flag are summed on the device (read once per epoch)."""
+        if "kl_weight" in self.loss_kwargs:
+            self.loss_kwargs.update({"kl_weight": self.kl_weight})
+        _, _, loss_output = self.forward(batch, loss_kwargs=self.loss_kwargs)
+        self._accumulate_metrics(loss_output, "train")
+        return loss_output.loss
 
-        After the loss of the first minibatch of an epoch is known to be finite, the state is recorded as the last
-        finite one (the parameters, before this step's update, gave finite losses on the last epoch, its validation
-        and this minibatch), and the strength of the spike-and-slab prior for the epoch is set (it acts in the
-        proximal step, after the optimizer step, not in the loss).
+    def on_train_epoch_start(self):
+        """Reset the epoch's metric sums and set the strength of the spike-and-slab prior for the epoch.
+
+        The prior acts in the proximal step, after the optimizer step, not in the loss.
         """
-        loss = super().training_step(batch, batch_idx)
-        if batch_idx == 0:
-            if self.current_epoch > 0:
-                with torch.no_grad():
-                    torch._foreach_copy_(self._good, self._live)
-                self._good_epoch = self.current_epoch
-            n = self.n_epochs_sparsity_warmup
-            self.module.anneal_sparsity(1.0 if n <= 0 else self.current_epoch / n, self.sparsity_warmup)
-        return loss
+        self._reset_epoch_metrics("train")
+        n = self.n_epochs_sparsity_warmup
+        self.module.anneal_sparsity(1.0 if n <= 0 else self.current_epoch / n, self.sparsity_warmup)
 
-    def compute_and_log_metrics(self, loss_output, metrics, mode):
-        """Log the metrics as scvi does, but under ``no_grad`` instead of scvi's ``inference_mode``.
+    def _check_epoch(self, mode: str) -> None:
+        """Raise NonFiniteLossError (after restoring the last finite state) if a loss of this pass was non-finite."""
+        if self._epoch_nonfinite(mode):
+            self._fault("the loss became non-finite", stage=mode)
 
-        Under DDP (``sync_dist``), Lightning creates the running state of each logged extra metric (our
-        ``elbo_per_sample``, θ, W density, ...) on its first log; made inside ``inference_mode`` it is an inference
-        tensor, and the cross-process sync at the end of the epoch, which updates it in place outside that mode,
-        fails ("Inplace update to inference tensor outside InferenceMode").
+    def on_train_epoch_end(self):
+        """Check the epoch's losses, log its metrics, and record the state as the last finite one.
+
+        Validation has run by now (when there is a validation set), so the parameters of the last update gave
+        finite losses on it too.
         """
+        self._check_epoch("train")
+        if not torch.isfinite(torch.tensor(_max_abs(self._live))):
+            self._fault("the parameters became non-finite after the last optimizer step of the epoch", stage="train")
+        self._log_epoch_metrics("train", self.n_obs_training)
         with torch.no_grad():
-            TrainingPlan.compute_and_log_metrics.__wrapped__(self, loss_output, metrics, mode)
+            torch._foreach_copy_(self._good, self._live)
+        self._good_epoch = self.current_epoch + 1
 
     def _honour_stop_request(self):
         guard = TrainingGuard.active
@@ -250,30 +258,29 @@ class POEMSTrainingPlan(TrainingPlan):
 
     # -- validation at the posterior means, and the best state ------------------------------------------------
     def validation_step(self, batch, batch_idx):
-        """Validation of scvi with ``z`` at the posterior means (a held-out criterion without sampling noise)."""
+        """Validation with ``z`` at the posterior means (a held-out criterion without sampling noise)."""
         at_mean = {"use_mean": True}
-        _, _, scvi_loss = self.forward(batch, loss_kwargs=self.loss_kwargs, inference_kwargs=at_mean)
-        self.log("validation_loss", scvi_loss.loss, on_epoch=True, sync_dist=self.use_sync_dist)
-        self.compute_and_log_metrics(scvi_loss, self.val_metrics, "validation")
-        n = scvi_loss.n_obs_minibatch
-        self._val_sum += scvi_loss.extra_metrics["elbo_per_sample"].detach() * n
-        self._val_n += n
+        _, _, loss_output = self.forward(batch, loss_kwargs=self.loss_kwargs, inference_kwargs=at_mean)
+        self._accumulate_metrics(loss_output, "validation")
 
     def on_validation_epoch_start(self):
-        """Reset the running sum of the held-out criterion."""
-        self._val_sum = torch.zeros((), device=self.device, dtype=torch.float64)
-        self._val_n = 0
+        """Reset the validation pass's metric sums."""
+        self._reset_epoch_metrics("validation")
 
     def on_validation_epoch_end(self):
-        """Keep a copy of the state if the held-out criterion is the best so far (after the warm-ups)."""
-        if self.trainer.sanity_checking or not self.restore_best:
+        """Check and log the pass's losses; keep a copy of the state if the held-out criterion is the best so far.
+
+        The best state is considered only after the warm-ups.
+        """
+        if self.trainer.sanity_checking:
             return
-        total = torch.stack([self._val_sum, self._val_sum.new_tensor(float(self._val_n))])
-        total = self.trainer.strategy.reduce(total, reduce_op="sum")  # every rank, also one without samples
-        if float(total[1]) == 0:
+        self._check_epoch("train")  # this epoch's training losses, if validation follows them
+        self._check_epoch("validation")
+        logged = self._log_epoch_metrics("validation", self.n_obs_validation)
+        value = (logged or {}).get("elbo_per_sample_validation")
+        if not self.restore_best or value is None or self.current_epoch + 1 <= self.warmup_epochs:
             return
-        value = float(total[0] / total[1])
-        if self.current_epoch + 1 <= self.warmup_epochs or not torch.isfinite(torch.tensor(value)):
+        if not torch.isfinite(torch.tensor(value)):
             return
         if self.best_value is None or value < self.best_value:
             self.best_value, self.best_epoch = value, self.current_epoch + 1
