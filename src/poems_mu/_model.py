@@ -91,6 +91,14 @@ class POEMS(OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
         Feature chunking of the sparse decoders (bounded memory for very wide modalities).
     w_init_scale
         SD of the symmetric initial ``W`` (``N(0, w_init_scale²)``: small, near the slab/spike crossover).
+    decoder_links
+        How the sparse decoders form their first layer: ``"dense"`` (all K factors per feature), ``"sparse"``
+        (only the non-zero links of W) or ``"auto"`` (the link path while at most 5 % of a modality's W is
+        non-zero, where it was faster on CPU). Same results either way (up to float rounding); see
+        :class:`~poems_mu.nn.SparseDecoder` and ``benchmarks/speed.py``.
+    links_dense_every
+        On the link path, every this many training passes is dense, so that the zero entries of W get their data
+        gradient (their way back into the model); in between they reuse the last one.
 
     Examples
     --------
@@ -129,6 +137,8 @@ class POEMS(OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
         chunk_size: int | None = None,
         max_chunk_bytes: int | None = None,
         w_init_scale: float = 0.15,
+        decoder_links: str = "auto",
+        links_dense_every: int = 10,
     ):
         n_latent = val.check_model_args(
             n_latent,
@@ -144,6 +154,7 @@ class POEMS(OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
             chunk_size,
             max_chunk_bytes,
         )
+        val.check_links_args(decoder_links, links_dense_every)
         super().__init__(mdata)
         self.modalities = registered_modalities(self.adata_manager)
         n_features = [self.summary_stats[f"n_{K.x_key(m)}"] for m in self.modalities]
@@ -175,6 +186,8 @@ class POEMS(OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
             "chunk_size": chunk_size,
             "max_chunk_bytes": max_chunk_bytes,
             "w_init_scale": w_init_scale,
+            "decoder_links": decoder_links,
+            "links_dense_every": links_dense_every,
         }
         self.module = self._build_module()
         n_obs = np.stack([r >= 0 for r in rows], axis=1).sum(0)

@@ -61,6 +61,9 @@ class POEMSModule(BaseModuleClass):
         Feature chunking of the sparse decoders (see :class:`~poems_mu.nn.SparseDecoder`).
     w_init_scale
         SD of the symmetric initial ``W`` of each sparse decoder.
+    decoder_links, links_dense_every
+        First-layer path of the sparse decoders and its dense-pass schedule (``links`` and ``links_dense_every``
+        of :class:`~poems_mu.nn.SparseDecoder`).
 
     The spike-and-slab penalty on ``W`` is not part of the autograd loss: the training plan applies it as a
     proximal (soft-threshold) step after every optimizer step (:meth:`proximal_step`), then the E-step. It is still
@@ -93,6 +96,8 @@ class POEMSModule(BaseModuleClass):
         chunk_size: int | None = None,
         max_chunk_bytes: int | None = None,
         w_init_scale: float = 0.15,
+        decoder_links: str = "auto",
+        links_dense_every: int = 10,
     ):
         super().__init__()
         if gating not in ("learned", "fixed"):
@@ -112,7 +117,7 @@ class POEMSModule(BaseModuleClass):
             [ModalityEncoder(d, n_latent, n_hidden_encoder, n_layers_encoder, dropout) for d in n_features]
         )
         self.gate = GatingNetwork(len(self.modalities), n_latent, n_hidden_gate, fixed=gating == "fixed")
-        chunk_kwargs = {"chunk_size": chunk_size}
+        chunk_kwargs = {"chunk_size": chunk_size, "links": decoder_links, "links_dense_every": links_dense_every}
         if max_chunk_bytes is not None:
             chunk_kwargs["max_chunk_bytes"] = int(max_chunk_bytes)
         if decoder == "sparse":

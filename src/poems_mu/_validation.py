@@ -372,3 +372,13 @@ def warn_constant_features(mod: str, constant: np.ndarray) -> None:
             UserWarning,
             stacklevel=3,
         )
+
+
+def check_links_args(decoder_links, links_dense_every) -> None:
+    """``decoder_links`` and ``links_dense_every`` of :class:`POEMS`."""
+    if decoder_links not in ("dense", "sparse", "auto"):
+        raise ValueError(f"decoder_links must be 'dense', 'sparse' or 'auto', got {decoder_links!r}.")
+    if not _is_int(links_dense_every) or links_dense_every < 1:
+        raise ValueError(
+            f"links_dense_every must be a positive integer (1: every training pass dense), got {links_dense_every!r}."
+        )

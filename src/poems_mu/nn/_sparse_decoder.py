@@ -17,12 +17,18 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from ._sparse_links import _SparseLinkDecode
+
 _EPS = 1e-8
 #: default activation budget of one feature chunk on CPU: cache-sized chunks were fastest (13-131 features for
 #: batch 512-32 at K = 32, H = 100; ``python benchmarks/scale.py chunks``).
 DEFAULT_CHUNK_BYTES = 8 * 2**20
 #: default budget on accelerators, where large chunks keep the device busy and the launch count low.
 DEFAULT_CHUNK_BYTES_ACCELERATOR = 512 * 2**20
+#: ``links="auto"`` decodes over the non-zero links when at most this share of W is non-zero: below it the link path
+#: was faster than the dense one on CPU, above it slower (``python benchmarks/speed.py density``)
+LINKS_MAX_DENSITY = 0.05
+_LINK_MODES = ("dense", "sparse", "auto")
 
 
 def _unit_rows(m: torch.Tensor) -> torch.Tensor:
@@ -139,6 +145,16 @@ class SparseDecoder(nn.Module):
         :data:`DEFAULT_CHUNK_BYTES_ACCELERATOR` on other devices.
     w_init_scale
         SD of the initial ``W`` (entries drawn from ``N(0, w_init_scale²)``).
+    links
+        First-layer path: ``"dense"`` (one GEMM over all K factors per feature), ``"sparse"`` (over each feature's
+        non-zero links only, :mod:`~poems_mu.nn._sparse_links`) or ``"auto"`` (the link path while at most
+        :data:`LINKS_MAX_DENSITY` of W is non-zero). Both give the same output and the same gradients of z, A, d,
+        c and of the non-zero entries of W.
+    links_dense_every
+        In training on the link path, every this many forward passes is a dense one, which also gives the data
+        gradient of the zero entries of W (their way back into the model under the proximal step); in between a
+        zero entry gets the gradient of the last dense pass. ``1`` makes every pass dense. With ``"auto"`` the
+        choice of path is also revisited at each dense pass only (it reads W's density on the host).
 
     """
 
@@ -150,8 +166,19 @@ class SparseDecoder(nn.Module):
         chunk_size: int | None = None,
         max_chunk_bytes: int | None = None,
         w_init_scale: float = 0.15,
+        links: str = "auto",
+        links_dense_every: int = 10,
     ):
         super().__init__()
+        if links not in _LINK_MODES:
+            raise ValueError(f"links must be one of {_LINK_MODES}, got {links!r}.")
+        if int(links_dense_every) < 1:
+            raise ValueError(f"links_dense_every must be a positive integer, got {links_dense_every!r}.")
+        self.links, self.links_dense_every = links, int(links_dense_every)
+        self._passes = 0  # training forward passes (the dense-pass schedule)
+        self._use_links = links == "sparse"
+        # the data gradient of W at the last dense pass: what a zero entry gets on the link path (not saved)
+        self.register_buffer("_dense_grad", torch.zeros(n_output, n_latent), persistent=False)
         self.n_output, self.n_latent, self.n_hidden = n_output, n_latent, n_hidden
         self.chunk_size = chunk_size
         self.max_chunk_bytes = max_chunk_bytes
@@ -186,9 +213,39 @@ class SparseDecoder(nn.Module):
         chunk = self.resolve_chunk_size(z.shape[0], z.device)
         # in the parameters' precision even under autocast: the backward accumulates dz and dA across chunks
         dtype = self.W.dtype
+        use_links, w = self._plan_pass()
+        decode = _SparseLinkDecode if use_links else _ChunkedSparseDecode
         with torch.autocast(device_type=z.device.type, enabled=False):
-            out = _ChunkedSparseDecode.apply(z.to(dtype), self.W, a.to(dtype), self.d, c.to(dtype), chunk)
+            out = decode.apply(z.to(dtype), w, a.to(dtype), self.d, c.to(dtype), chunk)
         return (out + self.b).view(*lead, self.n_output)
+
+    def link_density(self) -> float:
+        """Share of non-zero entries of W (what ``links="auto"`` compares with :data:`LINKS_MAX_DENSITY`)."""
+        return float((self.W != 0).float().mean())
+
+    def _plan_pass(self) -> tuple[bool, torch.Tensor]:
+        """Path of this forward pass, and the W it uses (a view with a gradient hook when training needs one)."""
+        if self.links == "dense":
+            return False, self.W
+        if not (self.training and torch.is_grad_enabled() and self.W.requires_grad):
+            use = self.links == "sparse" or self.link_density() <= LINKS_MAX_DENSITY
+            return use, self.W
+        dense_pass = self._passes % self.links_dense_every == 0
+        self._passes += 1
+        if dense_pass and self.links == "auto":
+            self._use_links = self.link_density() <= LINKS_MAX_DENSITY
+        if not self._use_links:
+            return False, self.W
+        w = self.W.view_as(self.W)  # a non-leaf alias: its hook sees this pass's gradient only
+        if dense_pass:
+            w.register_hook(self._remember_dense_grad)
+            return False, w
+        zero = self.W.detach() == 0
+        w.register_hook(lambda grad: torch.where(zero, self._dense_grad.to(grad.dtype), grad))
+        return True, w
+
+    def _remember_dense_grad(self, grad: torch.Tensor) -> None:
+        self._dense_grad.copy_(grad.detach())
 
     def _jacobian_chunks(self, z: torch.Tensor):
         """``(feature slice, ∂x̂/∂z of those features (B, J, K))`` chunk by chunk, for ``z`` (B, K)."""
