@@ -4,6 +4,11 @@ scvi's stock loader indexes every modality with the same row numbers, which is o
 Here each modality's rows are gathered through ``mdata.obsmap[mod]`` (0 = the sample lacks the modality); absent
 rows are zero-filled inside the minibatch and flagged in an explicit observed mask. The user's AnnData objects
 are never padded or copied.
+
+On an accelerator, a cohort that fits (a quarter of the free device memory at most) is copied to the device once
+per training run and minibatches are drawn there: each epoch's shuffle is one permutation (drawn exactly as
+torch's ``RandomSampler`` draws it, so the minibatches are the same as from host memory) sent to the device once,
+and no data crosses from the host per step.
 """
 
 from __future__ import annotations
@@ -67,16 +72,28 @@ class MultiModalDataset(Dataset):
 
     """
 
-    def __init__(self, adata_manager: AnnDataManager, indices: np.ndarray):
+    def __init__(self, adata_manager: AnnDataManager, indices: np.ndarray, device: torch.device | str | None = None):
         self.indices = np.asarray(indices, dtype=np.int64)
         self.modalities = registered_modalities(adata_manager)
         self.data = [adata_manager.get_from_registry(x_key(m)) for m in self.modalities]
         self.rows = [rows[self.indices] for rows in observed_rows(adata_manager)]
+        self.resident = None
+        if device is not None:  # every served sample, once, on the device
+            whole = self._gather(np.arange(len(self.indices)))
+            self.resident = {k: v.to(device) for k, v in whole.items()}
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, positions) -> dict[str, torch.Tensor]:
+        if self.resident is not None:
+            if not isinstance(positions, torch.Tensor):
+                positions = torch.as_tensor(np.atleast_1d(positions), dtype=torch.int64)
+            positions = positions.to(self.resident[INDEX_KEY].device)
+            return {k: v[positions] for k, v in self.resident.items()}
+        return self._gather(positions)
+
+    def _gather(self, positions) -> dict[str, torch.Tensor]:
         positions = np.atleast_1d(np.asarray(positions, dtype=np.int64))
         batch = {INDEX_KEY: torch.from_numpy(self.indices[positions])}
         for mod, data, rows in zip(self.modalities, self.data, self.rows, strict=True):
@@ -91,6 +108,38 @@ class MultiModalDataset(Dataset):
             batch[x_key(mod)] = torch.from_numpy(x)
             batch[mask_key(mod)] = torch.from_numpy(observed.astype(np.float32))
         return batch
+
+
+def resident_bytes(adata_manager: AnnDataManager, n_samples: int) -> int:
+    """Bytes of ``n_samples`` samples held densely on a device (float32 data and masks, the indices)."""
+    n_features = sum(
+        adata_manager.get_from_registry(x_key(m)).shape[1] + 1 for m in registered_modalities(adata_manager)
+    )
+    return n_samples * (4 * n_features + 8)
+
+
+class DeviceBatchSampler:
+    """Minibatches of positions as index tensors on the dataset's device; the shuffle is one permutation per epoch.
+
+    The permutation is drawn as :class:`torch.utils.data.RandomSampler` draws it (a seed from torch's global
+    generator, then ``randperm`` on the host), so the minibatches equal those of the host loader for the same seed.
+    """
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, drop_last: bool, device):
+        self.n, self.batch_size, self.shuffle, self.drop_last, self.device = n, batch_size, shuffle, drop_last, device
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        if self.shuffle:
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed))
+        else:
+            order = torch.arange(self.n)
+        order = order.to(self.device)
+        for i in range(len(self)):
+            yield order[i * self.batch_size : (i + 1) * self.batch_size]
 
 
 class POEMSDataLoader(DataLoader):
@@ -110,6 +159,9 @@ class POEMSDataLoader(DataLoader):
         Drop a last incomplete minibatch.
     distributed_sampler
         Split minibatches across DDP processes with scvi's ``BatchDistributedSampler``.
+    device
+        Hold the samples on this device and draw minibatches there (:class:`DeviceBatchSampler`); ``None`` reads
+        each minibatch from the registered data. Not with ``distributed_sampler``.
     **kwargs
         Passed to :class:`torch.utils.data.DataLoader`; scvi-only options that do not apply here are ignored.
 
@@ -124,8 +176,11 @@ class POEMSDataLoader(DataLoader):
         drop_last: bool = False,
         distributed_sampler: bool = False,
         drop_dataset_tail: bool = False,
+        device: torch.device | str | None = None,
         **kwargs,
     ):
+        if device is not None and distributed_sampler:
+            raise ValueError("device (samples held on the device) does not combine with distributed_sampler.")
         if indices is None:
             indices = np.arange(adata_manager.adata.n_obs)
         indices = np.asarray(indices)
@@ -134,8 +189,12 @@ class POEMSDataLoader(DataLoader):
         for key in ("load_sparse_tensor", "data_and_attributes", "iter_ndarray", "sampler"):
             kwargs.pop(key, None)
         self.indices = indices
-        dataset = MultiModalDataset(adata_manager, indices)
-        if distributed_sampler:
+        dataset = MultiModalDataset(adata_manager, indices, device=device)
+        if device is not None:
+            sampler = DeviceBatchSampler(len(dataset), batch_size, shuffle, drop_last, device)
+            kwargs["num_workers"] = 0  # the data is on the device already
+            kwargs.pop("pin_memory", None)
+        elif distributed_sampler:
             sampler = BatchDistributedSampler(
                 dataset,
                 batch_size=batch_size,
@@ -150,6 +209,63 @@ class POEMSDataLoader(DataLoader):
 
 
 class POEMSDataSplitter(DataSplitter):
-    """scvi's train/validation/test splitter, loading with :class:`POEMSDataLoader`."""
+    """scvi's train/validation/test splitter, loading with :class:`POEMSDataLoader`.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Those of :class:`scvi.dataloaders.DataSplitter`.
+    load_on_device
+        Hold the training and validation samples on the training device: ``None`` (default) does so on an
+        accelerator when they take at most a quarter of its free memory, in single-process training; ``True``
+        does so whenever training runs in one process (also on CPU, where it saves little: the data is in host
+        memory already); ``False`` never.
+
+    """
 
     data_loader_cls = POEMSDataLoader
+
+    def __init__(self, *args, load_on_device: bool | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if load_on_device not in (None, True, False):
+            raise ValueError(f"load_on_device must be None, True or False, got {load_on_device!r}.")
+        self.load_on_device = load_on_device
+
+    def _device(self):
+        """The device to hold the samples on, or ``None``."""
+        trainer = getattr(self, "trainer", None)
+        if self.load_on_device is False or trainer is None or trainer.world_size > 1:
+            return None
+        device = trainer.strategy.root_device
+        if self.load_on_device:
+            return device
+        if device.type != "cuda":
+            return None
+        need = resident_bytes(self.adata_manager, len(self.train_idx) + len(self.val_idx))
+        return device if need <= torch.cuda.mem_get_info(device)[0] // 4 else None
+
+    def train_dataloader(self):
+        """Training loader (held on the device when :meth:`_device` says so)."""
+        return self.data_loader_cls(
+            self.adata_manager,
+            indices=self.train_idx,
+            shuffle=True,
+            drop_last=self.drop_last,
+            pin_memory=self.pin_memory,
+            device=self._device(),
+            **self.data_loader_kwargs,
+        )
+
+    def val_dataloader(self):
+        """Validation loader, or ``None`` without validation samples."""
+        if len(self.val_idx) == 0:
+            return None
+        return self.data_loader_cls(
+            self.adata_manager,
+            indices=self.val_idx,
+            shuffle=False,
+            drop_last=False,
+            pin_memory=self.pin_memory,
+            device=self._device(),
+            **self.data_loader_kwargs,
+        )

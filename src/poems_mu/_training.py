@@ -45,6 +45,7 @@ class TrainingMixin(UnsupervisedTrainingMixin):
         n_epochs_kl_warmup: int | None = 50,
         n_restarts: int = 1,
         weight_decay: float = 1e-6,
+        load_on_device: bool | None = None,
         accelerator: str = "auto",
         devices: int | list[int] | str = "auto",
         plan_kwargs: dict | None = None,
@@ -88,6 +89,11 @@ class TrainingMixin(UnsupervisedTrainingMixin):
             criterion goes to ``training_summary_`` (and ``uns["poems"]`` through :meth:`store_results`).
         weight_decay
             AdamW weight decay (never applied to ``W``: the spike-and-slab prior is its regulariser).
+        load_on_device
+            Hold the training and validation samples on the training device and draw minibatches there (no data
+            copied from the host per step): ``None`` does so on a GPU when they take at most a quarter of its free
+            memory (single process); ``True`` whenever training runs in one process; ``False`` never. The
+            minibatches are the same either way.
         accelerator, devices
             Lightning's device selection (e.g. ``accelerator="gpu", devices=2, strategy="ddp"``).
         plan_kwargs
@@ -130,6 +136,7 @@ class TrainingMixin(UnsupervisedTrainingMixin):
             kwargs.setdefault("early_stopping_warmup_epochs", warmup)
         if has_validation:  # Lightning fails on a validation loop without a validation set
             kwargs.setdefault("check_val_every_n_epoch", 1)
+        kwargs["datasplitter_kwargs"] = {"load_on_device": load_on_device, **(kwargs.get("datasplitter_kwargs") or {})}
         train_kwargs = {
             "max_epochs": max_epochs,
             "accelerator": accelerator,
