@@ -13,6 +13,8 @@ and no data crosses from the host per step.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from scipy import sparse
@@ -73,10 +75,27 @@ class MultiModalDataset(Dataset):
     """
 
     def __init__(self, adata_manager: AnnDataManager, indices: np.ndarray, device: torch.device | str | None = None):
+        modalities = registered_modalities(adata_manager)
+        data = [adata_manager.get_from_registry(x_key(m)) for m in modalities]
+        self._setup(modalities, data, [d.shape[1] for d in data], observed_rows(adata_manager), indices, device)
+
+    @classmethod
+    def from_arrays(
+        cls, modalities: Sequence[str], data: Sequence, n_features: Sequence[int], rows: Sequence[np.ndarray], indices
+    ) -> MultiModalDataset:
+        """A dataset over plain matrices: ``data[v]`` (``None`` for a modality no sample has) and ``rows[v]``, the
+        row of each sample in it (−1 where the sample lacks the modality), for samples at ``indices``.
+        """
+        self = cls.__new__(cls)
+        self._setup(list(modalities), list(data), list(n_features), list(rows), indices, None)
+        return self
+
+    def _setup(self, modalities, data, n_features, rows, indices, device) -> None:
         self.indices = np.asarray(indices, dtype=np.int64)
-        self.modalities = registered_modalities(adata_manager)
-        self.data = [adata_manager.get_from_registry(x_key(m)) for m in self.modalities]
-        self.rows = [rows[self.indices] for rows in observed_rows(adata_manager)]
+        self.modalities = modalities
+        self.data = data
+        self.n_features = n_features
+        self.rows = [r[self.indices] for r in rows]
         self.resident = None
         if device is not None:  # every served sample, once, on the device
             whole = self._gather(np.arange(len(self.indices)))
@@ -96,10 +115,10 @@ class MultiModalDataset(Dataset):
     def _gather(self, positions) -> dict[str, torch.Tensor]:
         positions = np.atleast_1d(np.asarray(positions, dtype=np.int64))
         batch = {INDEX_KEY: torch.from_numpy(self.indices[positions])}
-        for mod, data, rows in zip(self.modalities, self.data, self.rows, strict=True):
+        for mod, data, n_feat, rows in zip(self.modalities, self.data, self.n_features, self.rows, strict=True):
             r = rows[positions]
             observed = r >= 0
-            x = np.zeros((len(positions), data.shape[1]), dtype=np.float32)
+            x = np.zeros((len(positions), n_feat), dtype=np.float32)
             if observed.any():
                 block = data[r[observed]]
                 if sparse.issparse(block):

@@ -24,6 +24,7 @@ from . import _validation as val
 from ._data import POEMSDataLoader, POEMSDataSplitter, observed_rows, registered_modalities
 from ._module import POEMSModule
 from ._outputs import OutputsMixin
+from ._prediction import PredictionMixin
 from ._training import TrainingMixin
 from ._training_plan import POEMSTrainingPlan
 
@@ -44,7 +45,7 @@ def _feature_stats(data, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     return mean.astype(np.float32), scale.astype(np.float32), (~constant).astype(np.float32)
 
 
-class POEMS(OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
+class POEMS(PredictionMixin, OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
     """POEMS: Product Of Experts for interpretable Multi-omics integration using Sparse decoding.
 
     Each modality has an encoder giving a Gaussian expert; a gating network weights the experts per sample; their
@@ -270,9 +271,17 @@ class POEMS(OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
     # ------------------------------------------------------------------------------------------------------
     def _validate_anndata(self, adata: MuData | None = None, copy_if_view: bool = True):
         # a MuData new to this model passes the checks of setup_mudata and must have the training features
+        # (the getters of _outputs.py and impute read a query directly and accept a cohort lacking modalities;
+        # scvi's own methods, e.g. get_elbo, register it and need them all)
         if adata is not None and self.adata_manager is not None and self.get_anndata_manager(adata) is None:
             var_names = {m: self.adata.mod[m].var_names for m in self.modalities}
-            val.check_query_mudata(adata, self.adata_manager.registry["setup_args"], var_names)
+            present = val.check_query_mudata(adata, self.adata_manager.registry["setup_args"], var_names)
+            if present != list(self.modalities):
+                lacking = [m for m in self.modalities if m not in present]
+                raise ValueError(
+                    f"This method needs every trained modality, and this MuData lacks {lacking}. The latents, "
+                    "gates, contributions and `impute` work on such a cohort."
+                )
         return super()._validate_anndata(adata, copy_if_view=copy_if_view)
 
     # ------------------------------------------------------------------------------------------------------
@@ -283,6 +292,8 @@ class POEMS(OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
         targets.append(("uns", mdata.uns, K.UNS_KEY))
         targets += [("obs", mdata.obs, f"{K.GATE_OBS_PREFIX}{m}") for m in self.modalities]
         for m in self.modalities:
+            if m not in mdata.mod:
+                continue
             ad = mdata.mod[m]
             targets.append((f"mod['{m}'].var", ad.var, K.SIGMA_KEY))
             if self.module.decoder_type == "sparse":
@@ -303,7 +314,8 @@ class POEMS(OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
         Parameters
         ----------
         mdata
-            MuData with the training data's modalities and features (default: the training MuData).
+            MuData with the training features of any of the trained modalities (default: the training MuData); for
+            a new cohort lacking a modality, that modality's per-feature results are not written.
         overwrite
             Replace keys that already exist. Without it, existing keys raise an error and nothing is written.
         batch_size
@@ -314,20 +326,21 @@ class POEMS(OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
         The MuData written to.
 
         """
+        res = self._collect(mdata, batch_size, ["qz_mean", "alpha", "contributions"])
         mdata = self.adata if mdata is None else mdata
-        self._validate_anndata(mdata)
         existing = [f"{where}[{key!r}]" for where, store, key in self._result_targets(mdata) if key in store]
         if existing and not overwrite:
             raise ValueError(
                 f"These keys already exist and would be overwritten: {', '.join(existing)}. "
                 "Pass overwrite=True to replace them."
             )
-        res = self._collect(mdata, batch_size, ["qz_mean", "alpha", "contributions"])
         mdata.obsm[K.LATENT_KEY] = res["qz_mean"].astype(np.float32)
         mdata.obsm[K.GATES_KEY] = pd.DataFrame(res["alpha"], index=mdata.obs_names, columns=list(self.modalities))
         mdata.obsm[K.CONTRIBUTIONS_KEY] = self._contributions_frame(res["contributions"], mdata.obs_names)
         for v, m in enumerate(self.modalities):
             mdata.obs[f"{K.GATE_OBS_PREFIX}{m}"] = res["alpha"][:, v]
+            if m not in mdata.mod:  # a new cohort without this modality
+                continue
             ad = mdata.mod[m]
             ad.var[K.SIGMA_KEY] = self.get_feature_sigma(m).to_numpy()
             if self.module.decoder_type == "sparse":

@@ -9,21 +9,67 @@ import pandas as pd
 import torch
 from mudata import MuData
 
+from ._query import minibatches, query_dataset
+
 
 class OutputsMixin:
     """Getters of a POEMS model's results as numpy arrays and DataFrames (copies, never views of parameters)."""
 
     @torch.inference_mode()
-    def _collect(self, mdata: MuData | None, batch_size: int | None, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        mdata = self._validate_anndata(mdata)
+    def _collect(
+        self,
+        mdata: MuData | None,
+        batch_size: int | None,
+        keys: Sequence[str],
+        samples: Sequence[str] | None = None,
+        condition_on: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Inference outputs ``keys`` for ``samples`` of ``mdata`` (which may lack trained modalities), in order."""
+        dataset, obs_names = query_dataset(self, mdata, samples, condition_on)
         self.module.eval()
+        picks = {"qz_mean": lambda r: r["qz"].loc, "qz_scale": lambda r: r["qz"].scale}
         out: dict[str, list] = {k: [] for k in keys}
-        for tensors in self._make_data_loader(adata=mdata, batch_size=batch_size):
+        for tensors in minibatches(dataset, batch_size):
             res = self.module.inference(**self.module._get_inference_input(tensors))
             for k in keys:
-                val_ = res["qz"].loc if k == "qz_mean" else res[k]
-                out[k].append(val_.detach().cpu().numpy())
-        return {k: np.concatenate(v) for k, v in out.items()}
+                out[k].append(picks[k](res).cpu().numpy() if k in picks else res[k].detach().cpu().numpy())
+        return {"obs_names": obs_names, **{k: np.concatenate(v) for k, v in out.items()}}
+
+    def get_latent_representation(
+        self,
+        adata: MuData | None = None,
+        indices: Sequence[int] | None = None,
+        give_mean: bool = True,
+        batch_size: int | None = None,
+        return_dist: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Posterior of the latent factors, ``q(z | x)``, of each sample from the modalities it has.
+
+        Parameters
+        ----------
+        adata
+            MuData with the training features of any of the trained modalities (default: the training MuData); a
+            new cohort may lack whole modalities, and each sample is placed from the ones it has.
+        indices
+            Positions of the samples to return (default all).
+        give_mean
+            Return the posterior means; otherwise one draw from the posterior.
+        batch_size
+            Minibatch size for inference.
+        return_dist
+            Return the posterior means and SDs ``(loc, scale)``.
+
+        Returns
+        -------
+        Array ``samples × K`` (or the pair of them with ``return_dist``).
+
+        """
+        self._check_if_trained(warn=False)
+        names = None if indices is None else (self.adata if adata is None else adata).obs_names[np.asarray(indices)]
+        res = self._collect(adata, batch_size, ["qz_mean", "qz_scale", "z"], samples=names)
+        if return_dist:
+            return res["qz_mean"], res["qz_scale"]
+        return res["qz_mean"] if give_mean else res["z"]
 
     def get_gating_weights(self, mdata: MuData | None = None, batch_size: int | None = None) -> pd.DataFrame:
         """Per-sample gating weights α.
@@ -31,7 +77,8 @@ class OutputsMixin:
         Parameters
         ----------
         mdata
-            MuData with the same modalities and features as the training data (default: the training MuData).
+            MuData with the training features of any of the trained modalities (default: the training MuData); a
+            new cohort may lack whole modalities.
         batch_size
             Minibatch size for inference.
 
@@ -41,9 +88,8 @@ class OutputsMixin:
         0 for the ones it lacks.
 
         """
-        mdata = self._validate_anndata(mdata)
-        alpha = self._collect(mdata, batch_size, ["alpha"])["alpha"]
-        return pd.DataFrame(alpha, index=mdata.obs_names.copy(), columns=list(self.modalities))
+        res = self._collect(mdata, batch_size, ["alpha"])
+        return pd.DataFrame(res["alpha"], index=res["obs_names"].copy(), columns=list(self.modalities))
 
     def _check_modality(self, modality: str) -> int:
         if modality not in self.modalities:
@@ -104,7 +150,8 @@ class OutputsMixin:
         Parameters
         ----------
         mdata
-            MuData with the training data's modalities and features (default: the training MuData).
+            MuData with the training features of any of the trained modalities (default: the training MuData); a
+            new cohort may lack whole modalities.
         batch_size
             Minibatch size for inference.
 
@@ -115,9 +162,8 @@ class OutputsMixin:
         precision (the modality columns are then normalised among themselves).
 
         """
-        mdata = self._validate_anndata(mdata)
-        shares = self._collect(mdata, batch_size, ["contributions"])["contributions"]
-        return self._contributions_frame(shares, mdata.obs_names)
+        res = self._collect(mdata, batch_size, ["contributions"])
+        return self._contributions_frame(res["contributions"], res["obs_names"])
 
     def _contributions_frame(self, shares: np.ndarray, obs_names: pd.Index) -> pd.DataFrame:
         """The DataFrame of :meth:`get_contributions` from the module's precision shares (samples × V[+1])."""
@@ -164,7 +210,6 @@ class OutputsMixin:
         """
         v = self._check_modality(modality)
         self._sparse_only("Effective loadings")
-        mdata = self._validate_anndata(mdata)
         z = self._collect(mdata, batch_size, ["qz_mean"])["qz_mean"]
         return self._effective_loadings(v, z, batch_size, signed)
 

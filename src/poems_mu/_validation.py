@@ -15,8 +15,6 @@ from anndata import AnnData
 from mudata import MuData
 from scipy import sparse
 
-from ._data import modality_rows
-
 MIN_SAMPLES_PER_MODALITY = 3
 #: largest magnitude the model can hold: data are converted to float32 minibatch by minibatch
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -311,8 +309,12 @@ def check_same_features(mdata: MuData, modalities: Sequence[str], var_names: Map
             )
 
 
-def check_query_mudata(mdata, setup_args: Mapping, var_names: Mapping[str, Sequence]) -> None:
-    """A MuData given to a trained model (``get_*``, ``store_results``) passes the checks of ``setup_mudata``.
+def check_query_mudata(mdata, setup_args: Mapping, var_names: Mapping[str, Sequence]) -> list[str]:
+    """A MuData given to a trained model: the checks of ``setup_mudata`` on the trained modalities it holds.
+
+    A new cohort may lack whole trained modalities, but must hold at least one, with the training features in the
+    training order, and no modality the model does not know (it would be ignored, which is rarely what was meant:
+    a renamed modality, say).
 
     Parameters
     ----------
@@ -323,13 +325,29 @@ def check_query_mudata(mdata, setup_args: Mapping, var_names: Mapping[str, Seque
     var_names
         Training feature names per modality.
 
+    Returns
+    -------
+    The trained modalities ``mdata`` holds, in training order.
+
     """
     check_mudata(mdata)
     modalities = list(setup_args["modalities"])
-    check_same_features(mdata, modalities, var_names)
+    present = [m for m in modalities if m in mdata.mod]
+    if not present:
+        raise ValueError(
+            f"This MuData has none of the model's modalities {modalities} (it has {list(mdata.mod.keys())})."
+        )
+    new = [m for m in mdata.mod if m not in modalities]
+    if new:
+        raise ValueError(
+            f"This MuData has modalities the model was not trained on: {new} (the model's are {modalities}). "
+            "Rename a modality to its training name, or leave the others out: "
+            "`mudata.MuData({m: mdata[m] for m in model.modalities if m in mdata.mod})`."
+        )
+    check_same_features(mdata, present, var_names)
     layers = setup_args.get("layers") or {}
     nan_missing = bool(setup_args.get("nan_rows_as_missing", False))
-    for mod in modalities:
+    for mod in present:
         layer = layers.get(mod)
         if layer is not None and layer not in mdata.mod[mod].layers:
             raise ValueError(
@@ -338,19 +356,17 @@ def check_query_mudata(mdata, setup_args: Mapping, var_names: Mapping[str, Seque
             )
         check_modality_data(mod, mdata.mod[mod], layer, nan_missing)
         check_obsmap(mdata, mod)
-    observed = np.stack(
-        [
-            modality_rows(mdata, mod, modality_matrix(mdata.mod[mod], layers.get(mod)), nan_missing) >= 0
-            for mod in modalities
-        ],
-        axis=1,
-    )
+    return present
+
+
+def check_samples_observed(obs_names, observed: np.ndarray, modalities: Sequence[str], what: str) -> None:
+    """Every sample (row of the boolean ``observed``, samples × ``modalities``) has one of ``modalities``."""
     none = ~observed.any(1)
     if none.any():
-        names = mdata.obs_names[none][:5].tolist()
+        names = np.asarray(obs_names)[none][:5].tolist()
         raise ValueError(
-            f"{int(none.sum())} of {mdata.n_obs} samples have none of the model's modalities {modalities} "
-            f"(e.g. {names}); remove them (`mudata.pp.filter_obs`)."
+            f"{int(none.sum())} of {len(none)} samples have none of {what} {list(modalities)} (e.g. {names}): "
+            "there is nothing to place them from. Leave them out (`samples=`, or `mudata.pp.filter_obs`)."
         )
 
 
