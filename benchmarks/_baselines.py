@@ -54,6 +54,31 @@ def pca_embedding(views: dict[str, np.ndarray], fit_mask: np.ndarray, n_componen
     return pca.transform(x)
 
 
+def fit_mofa(
+    views: dict[str, np.ndarray],
+    fit_mask: np.ndarray,
+    n_factors: int = 32,
+    seed: int = 0,
+    max_iter: int = 1000,
+    convergence_mode: str = "fast",
+):
+    """The fitted mofapy2 model of the ``fit_mask`` samples (settings: see :func:`mofa_embedding`; NaN = missing)."""
+    from mofapy2.run.entry_point import entry_point
+
+    names = list(views)
+    data = [[v[fit_mask]] for v in views.values()]
+    n_factors = min(n_factors, int(fit_mask.sum()) - 1, sum(v.shape[1] for v in views.values()))
+    with contextlib.redirect_stdout(io.StringIO()):
+        ent = entry_point()
+        ent.set_data_options(scale_views=False, center_groups=True)
+        ent.set_data_matrix(data, views_names=names, likelihoods=["gaussian"] * len(names))
+        ent.set_model_options(factors=n_factors)
+        ent.set_train_options(iter=max_iter, convergence_mode=convergence_mode, seed=seed, quiet=True, verbose=False)
+        ent.build()
+        ent.run()
+    return ent.model
+
+
 def mofa_embedding(
     views: dict[str, np.ndarray],
     fit_mask: np.ndarray,
@@ -79,20 +104,7 @@ def mofa_embedding(
     The ``(n_obs, K)`` embedding and a dict with the number of iterations, the factors kept and the median
     absolute correlation between projected and fitted train factors.
     """
-    from mofapy2.run.entry_point import entry_point
-
-    names = list(views)
-    data = [[v[fit_mask]] for v in views.values()]
-    n_factors = min(n_factors, int(fit_mask.sum()) - 1, sum(v.shape[1] for v in views.values()))
-    with contextlib.redirect_stdout(io.StringIO()):
-        ent = entry_point()
-        ent.set_data_options(scale_views=False, center_groups=True)
-        ent.set_data_matrix(data, views_names=names, likelihoods=["gaussian"] * len(names))
-        ent.set_model_options(factors=n_factors)
-        ent.set_train_options(iter=max_iter, convergence_mode=convergence_mode, seed=seed, quiet=True, verbose=False)
-        ent.build()
-        ent.run()
-    model = ent.model
+    model = fit_mofa(views, fit_mask, n_factors, seed, max_iter, convergence_mode)
     nodes = model.nodes
     W = [np.asarray(w) for w in nodes["W"].getExpectation()]  # per view (D, K)
     tau = [np.asarray(t) for t in nodes["Tau"].getExpectation()]  # per view, (N, D) or (D,)

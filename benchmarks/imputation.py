@@ -1,0 +1,197 @@
+"""Cross-modal imputation (issue 12): predict a modality that some samples of a cohort lack.
+
+    OMP_NUM_THREADS=1 python benchmarks/imputation.py            # both data sets, 5 folds, seed 0
+    OMP_NUM_THREADS=1 python benchmarks/imputation.py --quick    # 2 folds, short training (a smoke run)
+
+One protocol for every method, the real use case: in each of 5 folds the fold's samples stay in the data with the
+target modality removed. POEMS trains (package defaults, its own 20 % validation split) on that MuData and predicts
+the target of the fold's samples from the other modalities (``model.impute``); MOFA+ (``_baselines.py``'s
+settings) is fitted on the same data with the fold's target as missing and predicts it as ``E[Z] E[W_target]ᵀ``;
+ridge regression (``RidgeCV``) and KNN regression (k chosen by 5-fold CV) are fitted on the samples that kept the
+target, from the z-scored concatenated inputs; the feature means predict the mean profile.
+
+* breast_tcga: protein from mRNA + miRNA, folds over the 150 samples that have protein;
+* rosmap: miRNA from mRNA + methylation, folds over all 351 samples.
+
+Scores, on values standardised with the statistics of the samples that kept the target (so the mean profile scores
+0; features constant there are left out): the mean over features of the Pearson r across the fold's samples, the
+mean over samples of the r across features, and for POEMS the share of held-out values inside mean ± 1.645 SD (its
+90 % predictive interval). Each is averaged over the folds (± SD over folds). Nothing is fitted on held-out values.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import mudata as md  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import scvi  # noqa: E402
+import torch  # noqa: E402
+from sklearn.linear_model import RidgeCV  # noqa: E402
+from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
+from sklearn.neighbors import KNeighborsRegressor  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE))
+
+from _baselines import fit_mofa, zscored_views  # noqa: E402
+from subtyping import MOFA_MAX_ITER, N_COMPONENTS, quiet  # noqa: E402
+
+import poems_mu as pm  # noqa: E402
+
+TASKS = {"breast_tcga": ("protein", ["mrna", "mirna"]), "rosmap": ("mirna", ["mrna", "methylation"])}
+METHODS = ("POEMS", "MOFA+", "ridge", "KNN", "feature means")
+Z90 = 1.645
+
+
+def _dense(x) -> np.ndarray:
+    return np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float64)
+
+
+def fold_mudata(mdata: md.MuData, target: str, held_out: pd.Index) -> md.MuData:
+    """The cohort with the held-out samples' target removed (they keep their other modalities)."""
+    mods = {m: mdata[m].copy() for m in mdata.mod}
+    mods[target] = mods[target][~mods[target].obs_names.isin(held_out)].copy()
+    return md.MuData(mods)
+
+
+def _r_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r of each row of ``a`` with the same row of ``b`` (0 where either is constant)."""
+    a = a - a.mean(1, keepdims=True)
+    b = b - b.mean(1, keepdims=True)
+    den = np.sqrt((a**2).sum(1) * (b**2).sum(1))
+    return np.divide((a * b).sum(1), den, out=np.zeros(len(a)), where=den > 1e-12)
+
+
+def scores(truth: np.ndarray, pred: np.ndarray, sd: np.ndarray | None) -> dict:
+    """Per-feature and per-sample r (standardised values), and the coverage of pred ± 1.645 sd."""
+    out = {"feature_r": float(_r_rows(truth.T, pred.T).mean()), "sample_r": float(_r_rows(truth, pred).mean())}
+    if sd is not None:
+        out["coverage90"] = float((np.abs(truth - pred) <= Z90 * sd).mean())
+        out["interval_width"] = float((2 * Z90 * sd).mean())
+    return out
+
+
+def run_fold(mdata, target, inputs, held_out, seed, quick) -> list[dict]:
+    data = fold_mudata(mdata, target, held_out)
+    held = data.obs_names.get_indexer(held_out)  # positions, in the order of held_out
+    have_target = np.asarray(data.obsmap[target]).ravel() > 0
+    # statistics of the samples that kept the target: the scale every method is scored on
+    x_t = _dense(data[target].X)
+    mu, sd = x_t.mean(0), x_t.std(0)
+    keep = sd > 1e-8 * (1 + np.abs(mu))
+    truth_raw = _dense(mdata[target][held_out].X)
+    truth = ((truth_raw - mu) / np.where(keep, sd, 1))[:, keep]
+    rows = []
+
+    def record(method, pred_std, sd_std=None, wall=0.0):
+        rows.append({"method": method, "wall_s": wall, **scores(truth, pred_std, sd_std)})
+
+    # POEMS
+    start = time.perf_counter()
+    scvi.settings.seed = seed
+    pm.POEMS.setup_mudata(data)
+    model = pm.POEMS(data)
+    model.train(enable_progress_bar=False, **({"max_epochs": 20} if quick else {}))
+    mean, psd = model.impute(target, samples=held_out, return_std=True)
+    wall = time.perf_counter() - start
+    scale = np.where(keep, sd, 1)
+    record(
+        "POEMS",
+        ((mean.loc[held_out].to_numpy() - mu) / scale)[:, keep],
+        (psd.loc[held_out].to_numpy() / scale)[:, keep],
+        wall,
+    )
+
+    # MOFA+: the fold's target as missing, predicted from the fitted factors and the target's weights
+    start = time.perf_counter()
+    views = zscored_views(data, np.ones(data.n_obs, dtype=bool), [*inputs, target])
+    mofa = fit_mofa(views, np.ones(data.n_obs, dtype=bool), N_COMPONENTS, seed, 50 if quick else MOFA_MAX_ITER)
+    z = np.asarray(mofa.nodes["Z"].getExpectation())
+    w_t = np.asarray(mofa.nodes["W"].getExpectation()[-1])
+    pred = (z @ w_t.T)[held]
+    record("MOFA+", pred, wall=time.perf_counter() - start)
+
+    # regressions from the z-scored concatenated inputs, fitted on the samples that kept the target
+    inp = zscored_views(data, have_target, inputs)
+    x_in = np.concatenate([np.nan_to_num(v, nan=0.0) for v in inp.values()], axis=1)
+    t_rows = np.asarray(data.obsmap[target]).ravel()[have_target] - 1
+    y = ((x_t[t_rows] - mu) / np.where(keep, sd, 1))[:, keep]
+    start = time.perf_counter()
+    ridge = RidgeCV(alphas=np.logspace(-1, 5, 13)).fit(x_in[have_target], y)
+    record("ridge", ridge.predict(x_in[held]), wall=time.perf_counter() - start)
+    start = time.perf_counter()
+    knn = GridSearchCV(KNeighborsRegressor(), {"n_neighbors": [3, 5, 10, 20, 40]}, cv=5).fit(x_in[have_target], y)
+    record("KNN", knn.predict(x_in[held]), wall=time.perf_counter() - start)
+    record("feature means", np.zeros_like(truth))
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=list(TASKS))
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default=str(RESULTS / "imputation.json"))
+    args = parser.parse_args(argv)
+    quiet()
+    torch.set_num_threads(1)
+    records = []
+    for name in args.datasets:
+        mdata = getattr(pm.datasets, name)()
+        target, inputs = TASKS[name]
+        mdata = md.MuData({m: mdata[m].copy() for m in [*inputs, target]})
+        candidates = mdata[target].obs_names
+        folds = KFold(2 if args.quick else args.folds, shuffle=True, random_state=args.seed).split(candidates)
+        for f, (_, test) in enumerate(folds):
+            for row in run_fold(mdata, target, inputs, candidates[test], args.seed, args.quick):
+                row.update({"dataset": name, "target": target, "inputs": "+".join(inputs), "fold": f})
+                print(json.dumps(row), flush=True)
+                records.append(row)
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    command = "OMP_NUM_THREADS=1 python benchmarks/imputation.py " + " ".join(argv or sys.argv[1:])
+    out = Path(args.out)
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"command": command.strip(), "machine": machine, "records": records}, indent=1))
+    out.with_suffix(".md").write_text(markdown(records, command.strip(), machine))
+    print(out.with_suffix(".md").read_text())
+
+
+def markdown(records: list[dict], command: str, machine: str) -> str:
+    df = pd.DataFrame(records)
+    cols = [c for c in ("feature_r", "sample_r", "coverage90", "interval_width", "wall_s") if c in df]
+    g = df.groupby(["dataset", "target", "inputs", "method"], sort=False)[cols]
+    mean, sd = g.mean(), g.std()
+    lines = [
+        "# Cross-modal imputation (issue 12)",
+        "",
+        f"`{command}` on {machine}. Mean ± SD over the folds; values standardised with the statistics of the "
+        "samples that kept the target; coverage: share of held-out values inside mean ± 1.645 SD (POEMS only).",
+        "",
+        "| data set | target ← inputs | method | " + " | ".join(cols) + " |",
+        "|---|---|---|" + "---|" * len(cols),
+    ]
+    for idx in mean.index:
+        cells = []
+        for c in cols:
+            m, s = mean.loc[idx, c], sd.loc[idx, c]
+            cells.append("–" if pd.isna(m) else (f"{m:.3f}" if pd.isna(s) else f"{m:.3f} ± {s:.3f}"))
+        lines.append(f"| {idx[0]} | {idx[1]} ← {idx[2]} | {idx[3]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
