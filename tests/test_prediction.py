@@ -164,3 +164,52 @@ def test_bad_cohorts_get_clear_errors(breast_trained):
     # a protein-only cohort has nothing to predict mRNA from miRNA with
     with pytest.raises(ValueError, match=r"150 of 150 samples have none of `from_modalities` \['mirna'\]"):
         model.impute("mrna", mdata=_cohort(mdata, ["protein"]), from_modalities="mirna")
+
+
+def test_drop_experts_hides_observed_modalities_but_never_all():
+    from poems_mu.nn import drop_experts
+
+    torch.manual_seed(0)
+    observed = torch.rand(4000, 3) < 0.7
+    observed[observed.sum(1) == 0, 0] = True
+    kept = drop_experts(observed, 0.5)
+    assert not (kept & ~observed).any()  # only observed modalities are kept
+    assert kept.any(1).all()  # every sample keeps one
+    # each modality is hidden with p = 0.5, unless every one of the sample's n was (probability 0.5^n): undone
+    n = observed.sum(1).double()
+    expected = float(((0.5 - 0.5**n) * n).sum() / n.sum())
+    hidden = float((observed & ~kept).sum() / observed.sum())
+    assert abs(hidden - expected) < 0.02
+    assert torch.equal(drop_experts(observed, 0.0), observed)
+
+
+def test_modality_dropout_acts_in_training_only_and_reconstructs_everything(breast_trained):
+    mdata, model = breast_trained
+    module = model.module
+    tensors = next(iter(model._make_data_loader(adata=mdata, batch_size=64)))
+    inputs = module._get_inference_input(tensors)
+    module.eval()
+    with torch.inference_mode():
+        before = module.inference(**inputs)["qz"].loc
+        module.modality_dropout = 0.9
+        after = module.inference(**inputs)["qz"].loc
+    try:
+        torch.testing.assert_close(before, after)  # eval: no effect
+        module.train()
+        torch.manual_seed(0)
+        with torch.inference_mode():
+            res = module.inference(**inputs)
+        assert torch.equal(res["observed"], inputs["observed"])  # the loss still sees every observed modality
+        hidden = (res["alpha"] == 0) & inputs["observed"]
+        assert hidden.any() and (res["alpha"] > 0).any(1).all()
+    finally:
+        module.modality_dropout = 0.0
+        module.eval()
+
+
+def test_modality_dropout_is_checked(breast_trained):
+    mdata, _ = breast_trained
+    with pytest.raises(ValueError, match=r"modality_dropout must be in \[0, 1\), got 1.0"):
+        import poems_mu as pm
+
+        pm.POEMS(mdata, modality_dropout=1.0)

@@ -100,6 +100,10 @@ class POEMS(PredictionMixin, OutputsMixin, VAEMixin, TrainingMixin, BaseModelCla
     links_dense_every
         On the link path, every this many training passes is dense, so that the zero entries of W get their data
         gradient (their way back into the model); in between they reuse the last one.
+    modality_dropout
+        In training, hide each observed modality of a sample from the encoders with this probability (a sample
+        keeps at least one) while still reconstructing all of them, so that the decoders learn to work from the
+        posterior of a subset: what :meth:`impute` asks of them. 0 (the default) trains on every sample's full set.
 
     Examples
     --------
@@ -140,6 +144,7 @@ class POEMS(PredictionMixin, OutputsMixin, VAEMixin, TrainingMixin, BaseModelCla
         w_init_scale: float = 0.15,
         decoder_links: str = "auto",
         links_dense_every: int = 10,
+        modality_dropout: float = 0.0,
     ):
         n_latent = val.check_model_args(
             n_latent,
@@ -156,6 +161,7 @@ class POEMS(PredictionMixin, OutputsMixin, VAEMixin, TrainingMixin, BaseModelCla
             max_chunk_bytes,
         )
         val.check_links_args(decoder_links, links_dense_every)
+        val.check_probability("modality_dropout", modality_dropout)
         super().__init__(mdata)
         self.modalities = registered_modalities(self.adata_manager)
         n_features = [self.summary_stats[f"n_{K.x_key(m)}"] for m in self.modalities]
@@ -189,6 +195,7 @@ class POEMS(PredictionMixin, OutputsMixin, VAEMixin, TrainingMixin, BaseModelCla
             "w_init_scale": w_init_scale,
             "decoder_links": decoder_links,
             "links_dense_every": links_dense_every,
+            "modality_dropout": modality_dropout,
         }
         self.module = self._build_module()
         n_obs = np.stack([r >= 0 for r in rows], axis=1).sum(0)

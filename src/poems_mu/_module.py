@@ -17,6 +17,7 @@ from .nn import (
     ModalityEncoder,
     SparseDecoder,
     SpikeSlabLasso,
+    drop_experts,
     product_of_experts,
 )
 
@@ -64,6 +65,9 @@ class POEMSModule(BaseModuleClass):
     decoder_links, links_dense_every
         First-layer path of the sparse decoders and its dense-pass schedule (``links`` and ``links_dense_every``
         of :class:`~poems_mu.nn.SparseDecoder`).
+    modality_dropout
+        In training, hide each observed modality of a sample from the encoders with this probability (at least one
+        stays; :func:`~poems_mu.nn.drop_experts`), while every observed modality is still reconstructed.
 
     The spike-and-slab penalty on ``W`` is not part of the autograd loss: the training plan applies it as a
     proximal (soft-threshold) step after every optimizer step (:meth:`proximal_step`), then the E-step. It is still
@@ -98,6 +102,7 @@ class POEMSModule(BaseModuleClass):
         w_init_scale: float = 0.15,
         decoder_links: str = "auto",
         links_dense_every: int = 10,
+        modality_dropout: float = 0.0,
     ):
         super().__init__()
         if gating not in ("learned", "fixed"):
@@ -108,6 +113,7 @@ class POEMSModule(BaseModuleClass):
         self.n_latent = n_latent
         self.kl_weight = float(kl_weight)
         self.prior_expert = prior_expert
+        self.modality_dropout = float(modality_dropout)
         self.decoder_type = decoder
         for v in range(len(self.modalities)):
             self.register_buffer(f"mean_{v}", torch.as_tensor(feature_mean[v], dtype=torch.float32))
@@ -166,9 +172,13 @@ class POEMSModule(BaseModuleClass):
         precision averaged over the factors, ``α_v τ_v / Σ_u α_u τ_u`` (the prior expert's share last when it is on).
         """
         xs_std = [self.standardise(v, x, observed[:, v]) for v, x in enumerate(xs)]
-        mus, logvars = zip(*(enc(x) for enc, x in zip(self.encoders, xs_std, strict=True)), strict=True)
+        encoded, xs_in = observed, xs_std  # what the encoders see; the loss reconstructs every observed modality
+        if self.training and self.modality_dropout > 0:
+            encoded = drop_experts(observed, self.modality_dropout)
+            xs_in = [x * encoded[:, v].unsqueeze(-1) for v, x in enumerate(xs_std)]
+        mus, logvars = zip(*(enc(x) for enc, x in zip(self.encoders, xs_in, strict=True)), strict=True)
         mu, logvar = torch.stack(mus, dim=1), torch.stack(logvars, dim=1)
-        log_alpha = self.gate(mu, observed)
+        log_alpha = self.gate(mu, encoded)
         qz_m, qz_logvar, shares = product_of_experts(mu, logvar, log_alpha, self.prior_expert, return_weights=True)
         # no argument validation: it reads the tensors on the host every step (non-finite losses: checked per epoch)
         qz = Normal(qz_m, torch.exp(0.5 * qz_logvar), validate_args=False)

@@ -69,7 +69,7 @@ class PredictionMixin:
         Examples
         --------
         >>> protein, sd = model.impute("protein", return_std=True)
-        >>> missing = mdata.obs_names[mdata.obsmap["protein"] == 0]
+        >>> missing = mdata.obs_names[mdata.obsmap["protein"].ravel() == 0]
         >>> low, high = protein.loc[missing] - 1.645 * sd.loc[missing], protein.loc[missing] + 1.645 * sd.loc[missing]
 
         """

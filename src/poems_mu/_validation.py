@@ -398,3 +398,9 @@ def check_links_args(decoder_links, links_dense_every) -> None:
         raise ValueError(
             f"links_dense_every must be a positive integer (1: every training pass dense), got {links_dense_every!r}."
         )
+
+
+def check_probability(name: str, value) -> None:
+    """A probability in [0, 1) (``modality_dropout``)."""
+    if not _is_real(value) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}.")

@@ -3,7 +3,7 @@
 from ._encoder import ModalityEncoder
 from ._gating import GatingNetwork, masked_log_softmax
 from ._likelihood import GaussianLikelihood
-from ._poe import product_of_experts
+from ._poe import drop_experts, product_of_experts
 from ._sparse_decoder import DenseDecoder, SparseDecoder
 from ._ssl_prior import SpikeSlabLasso
 
@@ -14,6 +14,7 @@ __all__ = [
     "ModalityEncoder",
     "SparseDecoder",
     "SpikeSlabLasso",
+    "drop_experts",
     "masked_log_softmax",
     "product_of_experts",
 ]

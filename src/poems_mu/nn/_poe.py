@@ -48,3 +48,14 @@ def product_of_experts(
     if return_weights:
         return mu_s, -log_tau_s, weights
     return mu_s, -log_tau_s
+
+
+def drop_experts(observed: torch.Tensor, p: float) -> torch.Tensor:
+    """Hide each observed expert with probability ``p``, keeping every sample's own set where all were hidden.
+
+    ``observed`` is the boolean ``(batch, V)`` mask of the modalities the samples have. Training on the returned
+    mask while reconstructing every observed modality teaches the decoders to work from partial posteriors (the
+    sub-sampled objective of Wu and Goodman's MVAE), which is what predicting a modality from the others asks of them.
+    """
+    keep = observed & (torch.rand(observed.shape, device=observed.device) >= p)
+    return torch.where(keep.any(1, keepdim=True), keep, observed)
