@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import uuid
-import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -17,11 +13,11 @@ from scipy import sparse
 from scvi.data import AnnDataManager, fields
 from scvi.data._manager import AnnDataManagerValidationCheck
 from scvi.model.base import BaseModelClass, VAEMixin
-from scvi.model.base._save_load import _load_saved_files
 
 from . import _constants as K
 from . import _validation as val
 from ._data import POEMSDataLoader, POEMSDataSplitter, observed_rows, registered_modalities
+from ._model_files import ModelFilesMixin
 from ._module import POEMSModule
 from ._outputs import OutputsMixin
 from ._prediction import PredictionMixin
@@ -45,7 +41,7 @@ def _feature_stats(data, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     return mean.astype(np.float32), scale.astype(np.float32), (~constant).astype(np.float32)
 
 
-class POEMS(PredictionMixin, OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
+class POEMS(ModelFilesMixin, PredictionMixin, OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
     """POEMS: Product Of Experts for interpretable Multi-omics integration using Sparse decoding.
 
     Each modality has an encoder giving a Gaussian expert; a gating network weights the experts per sample; their
@@ -380,74 +376,3 @@ class POEMS(PredictionMixin, OutputsMixin, VAEMixin, TrainingMixin, BaseModelCla
             uns = {**mdata.uns[K.UNS_KEY], **uns}
         mdata.uns[K.UNS_KEY] = uns
         return mdata
-
-    # ------------------------------------------------------------------------------------------------------
-    # save / load
-    # ------------------------------------------------------------------------------------------------------
-    def save(
-        self, dir_path: str, prefix: str | None = None, overwrite: bool = False, save_anndata: bool = False, **kwargs
-    ):
-        """Save the model atomically: a crash mid-save leaves an earlier save in ``dir_path`` intact.
-
-        Parameters
-        ----------
-        dir_path
-            Directory to write.
-        prefix
-            Prefix of the file names.
-        overwrite
-            Replace an existing directory.
-        save_anndata
-            Also write the MuData.
-        **kwargs
-            Passed to :meth:`scvi.model.base.BaseModelClass.save`.
-
-        """
-        dir_path = os.path.abspath(dir_path)
-        if os.path.exists(dir_path) and not overwrite:
-            raise ValueError(f"{dir_path} already exists; pass overwrite=True or choose another directory.")
-        parent = os.path.dirname(dir_path)
-        os.makedirs(parent, exist_ok=True)
-        tmp = os.path.join(parent, f".{os.path.basename(dir_path)}.tmp-{uuid.uuid4().hex}")
-        backup = None
-        try:
-            super().save(tmp, prefix=prefix, overwrite=False, save_anndata=save_anndata, **kwargs)
-            if os.path.exists(dir_path):
-                backup = f"{tmp}.old"
-                os.replace(dir_path, backup)
-            os.replace(tmp, dir_path)
-        except BaseException:
-            if backup is not None and os.path.exists(backup) and not os.path.exists(dir_path):
-                os.replace(backup, dir_path)  # the new save failed after the old one was moved aside: put it back
-            raise
-        finally:
-            if os.path.exists(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
-
-    @classmethod
-    def load(cls, dir_path: str, adata: MuData | None = None, prefix: str | None = None, **kwargs):
-        """Load a saved model, checking that ``adata`` has the modalities and features it was trained on.
-
-        Parameters
-        ----------
-        dir_path
-            Directory written by :meth:`save`.
-        adata
-            MuData with the same modalities and features (in the same order) as the training data; ``None`` loads
-            the MuData saved with the model.
-        prefix
-            Prefix of the file names.
-        **kwargs
-            Passed to :meth:`scvi.model.base.BaseModelClass.load`.
-
-        """
-        if adata is not None:
-            attr_dict, var_names, _, _ = _load_saved_files(dir_path, False, map_location="cpu", prefix=prefix)
-            modalities = attr_dict["registry_"]["setup_args"]["modalities"]
-            val.check_mudata(adata)
-            val.check_same_features(adata, modalities, var_names)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*var_names.*")
-            return super().load(dir_path, adata=adata, prefix=prefix, **kwargs)
