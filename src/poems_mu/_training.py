@@ -11,7 +11,9 @@ import scvi
 import torch
 from scvi.model.base import UnsupervisedTrainingMixin
 
+from . import _checkpoint as ckpt
 from . import _validation as val
+from ._model_files import read_model_files
 from ._training_plan import TrainingGuard
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,9 @@ class TrainingMixin(UnsupervisedTrainingMixin):
         n_restarts: int = 1,
         weight_decay: float = 1e-6,
         load_on_device: bool | None = None,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 10,
+        resume: bool = False,
         accelerator: str = "auto",
         devices: int | list[int] | str = "auto",
         plan_kwargs: dict | None = None,
@@ -94,6 +99,17 @@ class TrainingMixin(UnsupervisedTrainingMixin):
             copied from the host per step): ``None`` does so on a GPU when they take at most a quarter of its free
             memory (single process); ``True`` whenever training runs in one process; ``False`` never. The
             minibatches are the same either way.
+        checkpoint_dir
+            Keep this directory holding a checkpoint of the run: a model folder with the latest parameters
+            (``POEMS.load(checkpoint_dir, mdata)`` works on it, e.g. after a crash) plus what resuming needs, in
+            plain files (no pickles), replaced atomically. When training ends it holds the final model.
+        checkpoint_every
+            Epochs between checkpoints.
+        resume
+            Continue the run checkpointed in ``checkpoint_dir`` (call ``train`` with the same arguments and
+            ``scvi.settings.seed``); on CPU the result is the same, bit for bit, as an uninterrupted run's. A
+            checkpoint of a finished run just gives its final model back; an empty ``checkpoint_dir`` starts
+            afresh (with a warning).
         accelerator, devices
             Lightning's device selection (e.g. ``accelerator="gpu", devices=2, strategy="ddp"``).
         plan_kwargs
@@ -104,6 +120,7 @@ class TrainingMixin(UnsupervisedTrainingMixin):
 
         """
         val.check_train_args(max_epochs, lr, batch_size, train_size)
+        val.check_checkpoint_args(checkpoint_dir, checkpoint_every, resume)
         if not val._is_int(n_restarts) or n_restarts < 1:
             raise ValueError(f"n_restarts must be a positive integer, got {n_restarts!r}.")
         plan = {
@@ -148,15 +165,52 @@ class TrainingMixin(UnsupervisedTrainingMixin):
             "plan_kwargs": plan,
             **kwargs,
         }
-        runs, best = [], None
-        for restart in range(n_restarts):
+        signature = {
+            "max_epochs": max_epochs,
+            "lr": lr,
+            "batch_size": batch_size,
+            "train_size": train_size,
+            "validation_size": validation_size,
+            "early_stopping": early_stopping,
+            "early_stopping_patience": early_stopping_patience,
+            "n_epochs_kl_warmup": n_epochs_kl_warmup,
+            "n_restarts": n_restarts,
+            "weight_decay": weight_decay,
+            "plan_kwargs": plan_kwargs or {},
+            "seed": scvi.settings.seed,
+        }
+        saved = self._read_checkpoint(checkpoint_dir, signature) if resume else None
+        if saved is not None and saved["info"]["complete"]:
+            ckpt.restore_complete(self, checkpoint_dir)
+            logger.info("The run checkpointed in %s had finished; the model holds its final state.", checkpoint_dir)
+            return None
+        runs, best, first = [], None, 0
+        if saved is not None:
+            info = saved["info"]
+            first, runs = int(info["restart"]), list(info["runs_before"])
+            if info.get("kept_restart") is not None:
+                history = ckpt._history_from_plain(info["kept_history"])
+                best = (info["kept_value"], info["kept_restart"], saved["tensors"]["kept_state"], history)
+            split = [np.asarray(saved["arrays"][k]) for k in ckpt.SPLIT_KEYS]
+            train_kwargs["datasplitter_kwargs"] = {**train_kwargs["datasplitter_kwargs"], "external_indexing": split}
+        user_callbacks = list(train_kwargs.pop("callbacks", None) or [])
+        for restart in range(first, n_restarts):
             if restart > 0:
                 seed = restart_seed(scvi.settings.seed, restart)
                 torch.manual_seed(seed)
                 self.module = self._build_module()
                 self.is_trained_ = False
+            run_kwargs = dict(train_kwargs, callbacks=list(user_callbacks))  # scvi appends to the list it gets
+            if checkpoint_dir is not None:
+                resuming = saved if restart == first else None
+                if resuming is not None:
+                    self.module.load_state_dict(resuming["state"])
+                context = ckpt.context(signature, restart, runs, best)
+                cb = ckpt.TrainingCheckpoint(self, checkpoint_dir, checkpoint_every, context, resume=resuming)
+                run_kwargs["callbacks"] = [*user_callbacks, cb]
+                run_kwargs["enable_checkpointing"] = True  # ours is the only Checkpoint: Lightning adds no .ckpt one
             try:
-                record = self._train_once(train_kwargs)
+                record = self._train_once(run_kwargs)
             except BaseException:
                 if best is not None:  # a later restart failed or was aborted: give back the best finished one
                     self._load_run(best)
@@ -180,7 +234,24 @@ class TrainingMixin(UnsupervisedTrainingMixin):
             chosen = best[1]
         self.module.eval()
         self.training_summary_ = {"runs": runs, "chosen_restart": chosen, "n_restarts": n_restarts}
+        if checkpoint_dir is not None and not (runs and runs[-1]["interrupted"]):
+            ckpt.write_checkpoint(self, checkpoint_dir, ckpt.context(signature, n_restarts, runs, None))
         return None
+
+    def _read_checkpoint(self, checkpoint_dir: str, signature: dict) -> dict | None:
+        """The checkpoint to resume from, checked against this model and these arguments (``None``: none there)."""
+        saved = ckpt.read_checkpoint(checkpoint_dir)
+        if saved is None:
+            warnings.warn(
+                f"resume=True, but {checkpoint_dir} holds no checkpoint: training from the start.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return None
+        ckpt.check_resume(saved, signature, self, checkpoint_dir)
+        record, state, arrays = read_model_files(checkpoint_dir, "", type(self).__name__)
+        saved.update(state=state, arrays=arrays)
+        return saved
 
     def _load_run(self, run: tuple) -> None:
         """Put back a kept restart: ``(criterion, restart, state_dict, history)``."""

@@ -7,6 +7,7 @@ never surfaces as a torch stack trace.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -404,3 +405,15 @@ def check_probability(name: str, value) -> None:
     """A probability in [0, 1) (``modality_dropout``)."""
     if not _is_real(value) or not 0 <= value < 1:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}.")
+
+
+def check_checkpoint_args(checkpoint_dir, checkpoint_every, resume) -> None:
+    """``checkpoint_dir``, ``checkpoint_every`` and ``resume`` of :meth:`POEMS.train`."""
+    if checkpoint_dir is not None and not isinstance(checkpoint_dir, (str, os.PathLike)):
+        raise TypeError(f"checkpoint_dir must be a path, got {type(checkpoint_dir).__name__}.")
+    if not _is_int(checkpoint_every) or checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be a positive number of epochs, got {checkpoint_every!r}.")
+    if not isinstance(resume, bool):
+        raise TypeError(f"resume must be True or False, got {resume!r}.")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs the checkpoint_dir of the run to continue.")
