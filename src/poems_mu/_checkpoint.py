@@ -10,10 +10,10 @@ needs, in the same plain formats (no pickles; Lightning's ``.ckpt`` files are pi
 * ``poems_resume.pt`` — tensors only (``weights_only=True``): the optimizer state, torch's RNG state, the best-so-far
   and last-finite copies of the module, the decoders' stored dense gradients, and the kept earlier restart.
 
-The folder is replaced atomically. A checkpoint is taken at the end of an epoch, after validation, early stopping
-and the best-state copy, and the resumed run restores everything before its first epoch draws a random number, so
-on CPU the resumed run retraces the uninterrupted one exactly. When training ends, DIR holds the final model,
-marked complete.
+The folder is replaced atomically. A checkpoint is taken at the start of an epoch, once validation, early stopping
+and the best-state copy of the one before have run, and the resumed run restores everything at the same point,
+before its first epoch draws a random number, so on CPU the resumed run retraces the uninterrupted one exactly.
+When training ends, DIR holds the final model, marked complete.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import random
 
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.callbacks import Callback
 
 from ._model_files import (
     InvalidModelFolder,
@@ -60,17 +60,19 @@ def _set_counts(progress, n: int) -> None:
                 setattr(tracker, field, n)
 
 
-class TrainingCheckpoint(Checkpoint):
+class TrainingCheckpoint(Callback):
     """Writes the checkpoint every ``every`` epochs; with ``resume`` (a read checkpoint), restores it first.
 
-    A :class:`lightning.pytorch.callbacks.Checkpoint`, so that Lightning runs it after early stopping.
+    Both happen at the start of an epoch, when everything of the epoch before has run (the plan's end-of-epoch
+    bookkeeping and early stopping come after a callback's ``on_train_epoch_end``) and nothing of the next one has.
+    (Not a Lightning ``Checkpoint``: scvi would then add its own, which writes into ``scvi_log/``.)
     """
 
     def __init__(self, model, dir_path: str, every: int, context: dict, resume: dict | None = None):
         self.model, self.dir_path, self.every = model, dir_path, int(every)
         self.context = context  # signature, restart, runs before, kept earlier restart
         self.resume = resume
-        self._pending = None
+        self._pending, self._resumed_at = None, None
 
     # -- resuming ------------------------------------------------------------------------------------------------
     def on_train_start(self, trainer, plan):
@@ -97,8 +99,12 @@ class TrainingCheckpoint(Checkpoint):
     def on_train_epoch_start(self, trainer, plan):
         # after the plan's on_train_start (which resets its copies), before the epoch draws its permutation
         if self._pending is None:
+            done = trainer.current_epoch  # completed epochs
+            if done > 0 and done % self.every == 0 and done != self._resumed_at:
+                write_checkpoint(self.model, self.dir_path, self.context, trainer=trainer, plan=plan)
             return
         saved, self._pending = self._pending, None
+        self._resumed_at = saved["info"]["epoch"]
         info, tensors = saved["info"], saved["tensors"]
         optimizer = plan.optimizers()
         getattr(optimizer, "optimizer", optimizer).load_state_dict(tensors["optimizer"])
@@ -122,13 +128,6 @@ class TrainingCheckpoint(Checkpoint):
         np.random.set_state((name, tensors["rng_numpy"].numpy().astype(np.uint32), *rest))
         version, state, gauss = info["rng_python"]
         random.setstate((version, tuple(state), gauss))
-
-    # -- writing -------------------------------------------------------------------------------------------------
-    def on_train_epoch_end(self, trainer, plan):
-        epoch = trainer.current_epoch + 1
-        if trainer.sanity_checking or epoch % self.every:
-            return
-        write_checkpoint(self.model, self.dir_path, self.context, trainer=trainer, plan=plan)
 
 
 def _logger_history(trainer) -> dict:
@@ -164,7 +163,7 @@ def write_checkpoint(model, dir_path: str, context: dict, trainer=None, plan=Non
         weights = plan.module.sparse_weights()
         info.update(
             {
-                "epoch": trainer.current_epoch + 1,
+                "epoch": trainer.current_epoch,  # completed epochs (written at the start of the next one)
                 "global_step": int(trainer.global_step),
                 "batches_that_stepped": int(trainer.fit_loop.epoch_loop._batches_that_stepped),
                 "early_stopping": to_plain(es_state),

@@ -208,7 +208,6 @@ class TrainingMixin(UnsupervisedTrainingMixin):
                 context = ckpt.context(signature, restart, runs, best)
                 cb = ckpt.TrainingCheckpoint(self, checkpoint_dir, checkpoint_every, context, resume=resuming)
                 run_kwargs["callbacks"] = [*user_callbacks, cb]
-                run_kwargs["enable_checkpointing"] = True  # ours is the only Checkpoint: Lightning adds no .ckpt one
             try:
                 record = self._train_once(run_kwargs)
             except BaseException:
