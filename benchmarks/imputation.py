@@ -48,6 +48,7 @@ RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
 
 from _baselines import fit_mofa, zscored_views  # noqa: E402
+from _tables import mean_sd_rows  # noqa: E402
 from subtyping import MOFA_MAX_ITER, N_COMPONENTS, quiet  # noqa: E402
 
 import poems_mu as pm  # noqa: E402
@@ -172,8 +173,6 @@ def main(argv=None) -> None:
 def markdown(records: list[dict], command: str, machine: str) -> str:
     df = pd.DataFrame(records)
     cols = [c for c in ("feature_r", "sample_r", "coverage90", "interval_width", "wall_s") if c in df]
-    g = df.groupby(["dataset", "target", "inputs", "method"], sort=False)[cols]
-    mean, sd = g.mean(), g.std()
     lines = [
         "# Cross-modal imputation (issue 12)",
         "",
@@ -183,11 +182,7 @@ def markdown(records: list[dict], command: str, machine: str) -> str:
         "| data set | target ← inputs | method | " + " | ".join(cols) + " |",
         "|---|---|---|" + "---|" * len(cols),
     ]
-    for idx in mean.index:
-        cells = []
-        for c in cols:
-            m, s = mean.loc[idx, c], sd.loc[idx, c]
-            cells.append("–" if pd.isna(m) else (f"{m:.3f}" if pd.isna(s) else f"{m:.3f} ± {s:.3f}"))
+    for idx, cells in mean_sd_rows(df, ["dataset", "target", "inputs", "method"], cols):
         lines.append(f"| {idx[0]} | {idx[1]} ← {idx[2]} | {idx[3]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

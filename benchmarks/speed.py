@@ -191,19 +191,14 @@ def _md_density(rows: list[dict]) -> list[str]:
 
 def _md_train(rows: list[dict]) -> list[str]:
     import pandas as pd
+    from _tables import mean_sd_rows
 
     df = pd.DataFrame(rows)
     metrics = [m for m in ("knn_accuracy", "kmeans_nmi", "kmeans_ari", "kmeans_accuracy") if m in df]
     cols = ["wall_s", "epochs", "heldout_elbo_per_sample", "W_density", *metrics]
     cols = [c for c in cols if c in df]
-    g = df.groupby(["dataset", "method"], sort=False)[cols]
-    mean, sd = g.mean(), g.std()
     out = ["| data set | method | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
-    for idx in mean.index:
-        cells = []
-        for c in cols:
-            m, s = mean.loc[idx, c], sd.loc[idx, c]
-            cells.append("–" if pd.isna(m) else (f"{m:.3g}" if pd.isna(s) else f"{m:.3g} ± {s:.2g}"))
+    for idx, cells in mean_sd_rows(df, ["dataset", "method"], cols, fmt=".3g", sd_fmt=".2g"):
         out.append(f"| {idx[0]} | {idx[1]} | " + " | ".join(cells) + " |")
     return out
 

@@ -56,13 +56,20 @@ def test_a_sigkilled_run_resumes_to_the_same_parameters_bit_for_bit(tmp_path, ki
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "plain.npz", "resumed.npz"]
 
 
-def test_a_checkpoint_loads_as_a_model_and_guards_its_arguments(tmp_path):
+def _checkpointed(tmp_path, max_epochs):
+    """The toy cohort and a model trained with checkpoints into ``tmp_path / "ckpt"``."""
     mdata = toy_mdata()
     scvi.settings.seed = 0
     pm.POEMS.setup_mudata(mdata)
     model = pm.POEMS(mdata, **MODEL)
     ckdir = tmp_path / "ckpt"
-    model.train(**{**TRAIN, "max_epochs": 6}, checkpoint_dir=ckdir, checkpoint_every=2, enable_progress_bar=False)
+    train = {**TRAIN, "max_epochs": max_epochs}
+    model.train(**train, checkpoint_dir=ckdir, checkpoint_every=2, enable_progress_bar=False)
+    return mdata, model, ckdir
+
+
+def test_a_checkpoint_loads_as_a_model_and_guards_its_arguments(tmp_path):
+    mdata, model, ckdir = _checkpointed(tmp_path, 6)
     loaded = pm.POEMS.load(ckdir, mdata)  # the final model, in the format of save()
     np.testing.assert_array_equal(loaded.get_latent_representation(), model.get_latent_representation())
     # resuming a finished run gives its final model back without training
@@ -84,12 +91,7 @@ def test_a_checkpoint_loads_as_a_model_and_guards_its_arguments(tmp_path):
 
 
 def test_a_crafted_resume_file_is_refused_and_runs_nothing(tmp_path):
-    mdata = toy_mdata()
-    scvi.settings.seed = 0
-    pm.POEMS.setup_mudata(mdata)
-    model = pm.POEMS(mdata, **MODEL)
-    ckdir = tmp_path / "ckpt"
-    model.train(**{**TRAIN, "max_epochs": 4}, checkpoint_dir=ckdir, checkpoint_every=2, enable_progress_bar=False)
+    mdata, _, ckdir = _checkpointed(tmp_path, 4)
     marker = tmp_path / "pwned"
 
     class Payload:

@@ -14,7 +14,8 @@ import scvi
 import torch
 
 import poems_mu as pm
-from poems_mu._model_files import ARRAYS_FILE, JSON_FILE, STATE_FILE, InvalidModelFolder
+from poems_mu import InvalidModelFolder
+from poems_mu._model_files import ARRAYS_FILE, JSON_FILE, STATE_FILE
 
 SMALL = {"n_latent": 3, "n_hidden_encoder": 16, "n_hidden_decoder": 8, "n_hidden_gate": 8}
 
