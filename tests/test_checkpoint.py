@@ -84,6 +84,13 @@ def test_a_checkpoint_loads_as_a_model_and_guards_its_arguments(tmp_path):
         model.train(max_epochs=2, resume=True)
     with pytest.raises(ValueError, match="checkpoint_every must be a positive number of epochs, got 0"):
         model.train(max_epochs=2, checkpoint_dir=ckdir, checkpoint_every=0)
+    with pytest.raises(ValueError, match="already holds a checkpoint. Pass resume=True"):
+        pm.POEMS(mdata, **MODEL).train(max_epochs=2, checkpoint_dir=ckdir)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match=r"holds other files \(\['notes.txt'\]…\), not a poems_mu checkpoint"):
+        pm.POEMS(mdata, **MODEL).train(max_epochs=2, checkpoint_dir=tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
     with pytest.warns(UserWarning, match="holds no checkpoint: training from the start"):
         pm.POEMS(mdata, **MODEL).train(
             max_epochs=2, checkpoint_dir=tmp_path / "empty", resume=True, enable_progress_bar=False

@@ -28,9 +28,9 @@ from lightning.pytorch.callbacks import Callback
 
 from ._model_files import (
     InvalidModelFolder,
-    _history_from_plain,
-    _history_to_plain,
     from_plain,
+    history_from_plain,
+    history_to_plain,
     model_record,
     to_plain,
     write_folder,
@@ -49,7 +49,7 @@ def context(signature: dict, restart: int, runs: list, kept: tuple | None) -> di
     plain = {"signature": signature, "restart": restart, "runs_before": list(runs)}
     plain.update(kept_value=None, kept_restart=None, kept_history=None)
     if kept is not None:
-        plain.update(kept_value=kept[0], kept_restart=kept[1], kept_history=_history_to_plain(kept[3] or {}))
+        plain.update(kept_value=kept[0], kept_restart=kept[1], kept_history=history_to_plain(kept[3] or {}))
     return {"plain": plain, "kept_state": None if kept is None else kept[2]}
 
 
@@ -148,7 +148,7 @@ def write_checkpoint(model, dir_path: str, context: dict, trainer=None, plan=Non
         split = (splitter.train_idx, splitter.val_idx, getattr(splitter, "test_idx", None))
         arrays = {k: np.asarray([] if v is None else v, dtype=np.int64) for k, v in zip(SPLIT_KEYS, split, strict=True)}
         history = {**_logger_history(trainer), **plan.epoch_history()}
-        record["history"] = _history_to_plain(history)
+        record["history"] = history_to_plain(history)
         record["attributes"] = to_plain({**from_plain(record["attributes"]), "is_trained_": True})
         es = next((cb for cb in trainer.callbacks if hasattr(cb, "wait_count")), None)
         es_state = None
@@ -182,7 +182,7 @@ def write_checkpoint(model, dir_path: str, context: dict, trainer=None, plan=Non
                 ],
                 "rng_numpy": [np_state[0], *[to_plain(x) for x in np_state[2:]]],
                 "rng_python": [py_state[0], list(py_state[1]), py_state[2]],
-                "logger_history": _history_to_plain(_logger_history(trainer)),
+                "logger_history": history_to_plain(_logger_history(trainer)),
             }
         )
         tensors.update(
@@ -222,7 +222,7 @@ def read_checkpoint(dir_path: str) -> dict | None:
         tensors = torch.load(os.path.join(dir_path, RESUME_STATE), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - every failure means the same thing here
         raise InvalidModelFolder(dir_path, f"its resume files do not read back ({err})") from None
-    info["logger_history"] = _history_from_plain(info.get("logger_history") or {})
+    info["logger_history"] = history_from_plain(info.get("logger_history") or {})
     info["runs_before"] = from_plain(info.get("runs_before") or [])
     return {"info": info, "tensors": tensors}
 
@@ -261,3 +261,24 @@ def restore_complete(model, dir_path: str) -> None:
         setattr(model, name, value)
     model.history_ = record["history"]
     model.module.eval()
+
+
+def check_checkpoint_dir(dir_path, resume: bool) -> None:
+    """``checkpoint_dir`` may be new, empty, or this run's checkpoint: nothing else in it is ever replaced."""
+    if dir_path is None or not os.path.exists(dir_path):
+        return
+    if not os.path.isdir(dir_path):
+        raise ValueError(f"checkpoint_dir {dir_path} is a file; choose a directory.")
+    entries = os.listdir(dir_path)
+    if not entries:
+        return
+    if RESUME_JSON not in entries:
+        raise ValueError(
+            f"checkpoint_dir {dir_path} holds other files ({sorted(entries)[:3]}…), not a poems_mu checkpoint; "
+            "choose a new or empty directory (checkpoints replace the whole directory)."
+        )
+    if not resume:
+        raise ValueError(
+            f"checkpoint_dir {dir_path} already holds a checkpoint. Pass resume=True to continue that run (or get "
+            "its final model), or remove it / choose another directory to start a new one."
+        )

@@ -79,11 +79,11 @@ def from_plain(obj):
     return obj
 
 
-def _history_to_plain(history: Mapping[str, pd.DataFrame]) -> dict:
+def history_to_plain(history: Mapping[str, pd.DataFrame]) -> dict:
     return {k: to_plain(df.to_dict(orient="split")) for k, df in history.items()}
 
 
-def _history_from_plain(history: Mapping[str, dict]) -> dict[str, pd.DataFrame]:
+def history_from_plain(history: Mapping[str, dict]) -> dict[str, pd.DataFrame]:
     out = {}
     for k, d in history.items():
         df = pd.DataFrame(d["data"], index=d["index"], columns=d["columns"], dtype=float)
@@ -111,7 +111,7 @@ def model_record(model) -> tuple[dict, dict[str, torch.Tensor], dict[str, np.nda
         "init_params": to_plain(model.init_params_),
         "var_names": {m: [str(v) for v in model.adata.mod[m].var_names] for m in model.modalities},
         "attributes": to_plain(attrs),
-        "history": _history_to_plain(getattr(model, "history_", None) or {}),
+        "history": history_to_plain(getattr(model, "history_", None) or {}),
     }
     return record, state, arrays
 
@@ -198,7 +198,7 @@ def read_model_files(dir_path: str, prefix: str, model_class: str) -> tuple[dict
         record["registry"] = from_plain(record["registry"])
         record["init_params"] = from_plain(record["init_params"])
         record["attributes"] = from_plain(record["attributes"])
-        record["history"] = _history_from_plain(record["history"])
+        record["history"] = history_from_plain(record["history"])
     except (TypeError, ValueError, KeyError) as err:
         raise InvalidModelFolder(dir_path, f"{prefix + JSON_FILE} holds malformed values ({err})") from None
     state_path = os.path.join(dir_path, prefix + STATE_FILE)

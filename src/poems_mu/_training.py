@@ -121,6 +121,7 @@ class TrainingMixin(UnsupervisedTrainingMixin):
         """
         val.check_train_args(max_epochs, lr, batch_size, train_size)
         val.check_checkpoint_args(checkpoint_dir, checkpoint_every, resume)
+        ckpt.check_checkpoint_dir(checkpoint_dir, resume)
         if not val._is_int(n_restarts) or n_restarts < 1:
             raise ValueError(f"n_restarts must be a positive integer, got {n_restarts!r}.")
         plan = {
@@ -189,7 +190,7 @@ class TrainingMixin(UnsupervisedTrainingMixin):
             info = saved["info"]
             first, runs = int(info["restart"]), list(info["runs_before"])
             if info.get("kept_restart") is not None:
-                history = ckpt._history_from_plain(info["kept_history"])
+                history = ckpt.history_from_plain(info["kept_history"])
                 best = (info["kept_value"], info["kept_restart"], saved["tensors"]["kept_state"], history)
             split = [np.asarray(saved["arrays"][k]) for k in ckpt.SPLIT_KEYS]
             train_kwargs["datasplitter_kwargs"] = {**train_kwargs["datasplitter_kwargs"], "external_indexing": split}
