@@ -108,10 +108,11 @@ class TrainingCheckpoint(Callback):
         info, tensors = saved["info"], saved["tensors"]
         optimizer = plan.optimizers()
         getattr(optimizer, "optimizer", optimizer).load_state_dict(tensors["optimizer"])
-        with torch.no_grad():
-            torch._foreach_copy_(plan._good, tensors["good"])
+        with torch.no_grad():  # (saved on the host; the copies live on the training device)
+            for good, t in zip(plan._good, tensors["good"], strict=True):
+                good.copy_(t)
             if tensors.get("best") is not None:
-                plan._best = [t.clone() for t in tensors["best"]]
+                plan._best = [t.to(live.device, copy=True) for t, live in zip(tensors["best"], plan._live, strict=True)]
         p = info["plan"]
         plan._good_epoch, plan.best_epoch, plan.best_value = p["good_epoch"], p["best_epoch"], p["best_value"]
         weights = plan.module.sparse_weights()
