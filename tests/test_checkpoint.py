@@ -45,6 +45,10 @@ def test_a_sigkilled_run_resumes_to_the_same_parameters_bit_for_bit(tmp_path, ki
     assert not (tmp_path / "never.npz").exists()
     info = json.loads((ckdir / "poems_resume.json").read_text())
     assert not info["complete"] and info["restart"] == n_restarts - 1 and info["epoch"] % 2 == 0
+    # the dead run's checkpoint is a model folder: its latest parameters load
+    crashed = pm.POEMS.load(ckdir, toy_mdata())
+    assert crashed.is_trained and np.isfinite(crashed.get_latent_representation()).all()
+    assert len(crashed.history["elbo_train"]) >= info["epoch"]
     resumed = _run("resume", ckdir, tmp_path / "resumed.npz", kill_after, n_restarts)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     a, b = np.load(tmp_path / "plain.npz"), np.load(tmp_path / "resumed.npz")
