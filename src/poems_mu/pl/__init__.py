@@ -7,10 +7,12 @@ The embedding itself works with scanpy directly: ``sc.pp.neighbors(mdata, use_re
 from ._loadings import loadings, subtype_correlations, top_features, variance_explained
 from ._network import cross_omic_network
 from ._samples import factor_heatmap, gates
+from ._stability import factor_stability
 
 __all__ = [
     "cross_omic_network",
     "factor_heatmap",
+    "factor_stability",
     "gates",
     "loadings",
     "subtype_correlations",

@@ -2,6 +2,7 @@
 
 from ._associations import cross_omic_associations, factor_associations, to_networkx
 from ._evaluate import evaluate_subtyping, summarize_subtyping
+from ._stability import factor_stability
 from ._subtypes import subtype_correlations
 from ._top_features import top_features
 from ._variance import variance_explained
@@ -10,6 +11,7 @@ __all__ = [
     "cross_omic_associations",
     "evaluate_subtyping",
     "factor_associations",
+    "factor_stability",
     "subtype_correlations",
     "summarize_subtyping",
     "to_networkx",
