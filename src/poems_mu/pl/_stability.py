@@ -20,7 +20,7 @@ def factor_stability(
     show: bool | None = None,
     save: bool | str | os.PathLike | None = None,
 ):
-    """Heatmap of the matched |score correlation| of every reference factor (rows, most reproducible first) in
+    """Heatmap of the matched absolute score correlation of every reference factor (rows, most reproducible first) in
     every other run (columns), from the first table of :func:`poems_mu.tl.factor_stability`.
 
     Parameters

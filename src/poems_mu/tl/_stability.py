@@ -13,7 +13,7 @@ from ._common import check_positive_int, is_model
 
 
 def _abs_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """|Pearson r| between every column of ``a`` and every column of ``b`` (0 where a column is constant)."""
+    """Absolute Pearson r between every column of ``a`` and every column of ``b`` (0 where a column is constant)."""
     a = a - a.mean(0)
     b = b - b.mean(0)
     na, nb = np.sqrt((a**2).sum(0)), np.sqrt((b**2).sum(0))
@@ -28,7 +28,7 @@ def _loadings(model, modalities: Sequence[str]) -> dict[str, pd.DataFrame]:
 
 
 def _top(w: pd.DataFrame, col: str, n: int) -> pd.Index:
-    """The ``n`` features with the largest |W| in column ``col`` (exact zeros are never top loaders)."""
+    """The ``n`` features with the largest absolute W in column ``col`` (exact zeros are never top loaders)."""
     x = w[col].abs()
     x = x[x > 0]
     return x.sort_values(ascending=False, kind="mergesort").index[:n]
@@ -44,13 +44,13 @@ def factor_stability(
 
     The first model is the reference. Every model places the same samples (``mdata``, default the reference's
     training MuData); for each other run the reference's factors are matched one to one to that run's factors by
-    the Hungarian algorithm on the |correlation| of the sample scores (posterior means). Loadings are compared too:
-    the |correlation| between the matched columns of W, all modalities' features together. A factor's
-    ``reproducibility`` is the mean over the other runs of the matched |score correlation|, in [0, 1].
+    the Hungarian algorithm on the absolute correlation of the sample scores (posterior means). Loadings are compared
+    too: the absolute correlation between the matched columns of W, all modalities' features together. A factor's
+    ``reproducibility`` is the mean over the other runs of the matched absolute score correlation, in [0, 1].
 
     Top features (stability selection of biomarkers): in each run, the ``n_top`` features of each modality with the
-    largest |W| in the (matched) factor; a feature's ``frequency`` is the share of runs, the reference included, in
-    which it is one of them.
+    largest absolute W in the (matched) factor; a feature's ``frequency`` is the share of runs, the reference included,
+    in which it is one of them.
 
     Parameters
     ----------
