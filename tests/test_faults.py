@@ -329,7 +329,11 @@ def test_store_results_adds_only_the_documented_keys():
         "uns:poems",
         *(f"obs:poems_gate_{m}" for m in ("a", "b")),
         *(f"{m}.var:poems_sigma" for m in ("a", "b")),
-        *(f"{m}.varm:{k}" for m in ("a", "b") for k in ("poems_W", "poems_pstar", "poems_effective")),
+        *(
+            f"{m}.varm:{k}"
+            for m in ("a", "b")
+            for k in ("poems_W", "poems_pstar", "poems_effective", "poems_effective_signed")
+        ),
     }
     for key in documented:
         where, name = key.split(":")

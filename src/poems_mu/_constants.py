@@ -12,8 +12,10 @@ GATE_OBS_PREFIX = "poems_gate_"
 W_KEY = "poems_W"
 PSTAR_KEY = "poems_pstar"
 EFFECTIVE_KEY = "poems_effective"
+EFFECTIVE_SIGNED_KEY = "poems_effective_signed"
 SIGMA_KEY = "poems_sigma"
 UNS_KEY = "poems"
+ACTIVE_FACTORS_KEY = "active_factors"  # uns["poems"][...]: the active-factor table and its rule
 
 
 def x_key(modality: str) -> str:

@@ -17,6 +17,7 @@ from scvi.model.base import BaseModelClass, VAEMixin
 from . import _constants as K
 from . import _validation as val
 from ._data import POEMSDataLoader, POEMSDataSplitter, observed_rows, registered_modalities
+from ._factors import FactorsMixin
 from ._model_files import ModelFilesMixin
 from ._module import POEMSModule
 from ._outputs import OutputsMixin
@@ -41,7 +42,7 @@ def _feature_stats(data, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     return mean.astype(np.float32), scale.astype(np.float32), (~constant).astype(np.float32)
 
 
-class POEMS(ModelFilesMixin, PredictionMixin, OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
+class POEMS(ModelFilesMixin, PredictionMixin, FactorsMixin, OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
     """POEMS: Product Of Experts for interpretable Multi-omics integration using Sparse decoding.
 
     Each modality has an encoder giving a Gaussian expert; a gating network weights the experts per sample; their
@@ -300,17 +301,21 @@ class POEMS(ModelFilesMixin, PredictionMixin, OutputsMixin, VAEMixin, TrainingMi
             ad = mdata.mod[m]
             targets.append((f"mod['{m}'].var", ad.var, K.SIGMA_KEY))
             if self.module.decoder_type == "sparse":
-                targets += [(f"mod['{m}'].varm", ad.varm, k) for k in (K.W_KEY, K.PSTAR_KEY, K.EFFECTIVE_KEY)]
+                keys = (K.W_KEY, K.PSTAR_KEY, K.EFFECTIVE_KEY, K.EFFECTIVE_SIGNED_KEY)
+                targets += [(f"mod['{m}'].varm", ad.varm, k) for k in keys]
         return targets
 
     def store_results(self, mdata: MuData | None = None, overwrite: bool = False, batch_size: int | None = None):
         """Write the model's results onto the MuData.
 
         Writes ``obsm["X_poems"]`` (posterior means), ``obsm["poems_gates"]`` and ``obs["poems_gate_<modality>"]``,
-        ``obsm["poems_contributions"]`` (:meth:`get_contributions`), ``mod[m].varm["poems_W"]``, ``["poems_pstar"]``
-        and ``["poems_effective"]`` (:meth:`get_effective_loadings`; sparse decoder only),
+        ``obsm["poems_contributions"]`` (:meth:`get_contributions`), ``mod[m].varm["poems_W"]``, ``["poems_pstar"]``,
+        ``["poems_effective"]`` and ``["poems_effective_signed"]`` (:meth:`get_effective_loadings`, unsigned and
+        ``signed=True``; sparse decoder only),
         ``mod[m].var["poems_sigma"]`` and ``uns["poems"]``: model parameters, θ per modality, how sparse W is
-        (``"sparsity"``: per modality the share of ``|W| > 0.01``, of exact zeros and of slab links p* > 0.5) and how
+        (``"sparsity"``: per modality the share of ``|W| > 0.01``, of exact zeros and of slab links p* > 0.5), which
+        factors are active (``"active_factors"``: the table of :meth:`active_factors` over these samples, as columns,
+        with the rule's thresholds; plots and ``tl.top_features`` show only active factors by default) and how
         training ended (``"training"``: per restart the epochs run, the best epoch restored and its held-out
         criterion, and the restart kept). All of it survives ``mdata.write`` / ``read_h5mu``.
 
@@ -349,7 +354,9 @@ class POEMS(ModelFilesMixin, PredictionMixin, OutputsMixin, VAEMixin, TrainingMi
             if self.module.decoder_type == "sparse":
                 ad.varm[K.W_KEY] = self.get_loadings(m).to_numpy()
                 ad.varm[K.PSTAR_KEY] = self.get_slab_probabilities(m).to_numpy()
-                ad.varm[K.EFFECTIVE_KEY] = self._effective_loadings(v, res["qz_mean"], batch_size).to_numpy()
+                z = res["qz_mean"]
+                ad.varm[K.EFFECTIVE_KEY] = self._effective_loadings(v, z, batch_size).to_numpy()
+                ad.varm[K.EFFECTIVE_SIGNED_KEY] = self._effective_loadings(v, z, batch_size, signed=True).to_numpy()
         uns = {
             "params": json.dumps(
                 self.init_params_.get("non_kwargs", {}) | self.init_params_.get("kwargs", {}), default=str
@@ -360,6 +367,8 @@ class POEMS(ModelFilesMixin, PredictionMixin, OutputsMixin, VAEMixin, TrainingMi
         if self.module.decoder_type == "sparse":
             uns["theta"] = {m: self.module.priors[v].theta.cpu().numpy().copy() for v, m in enumerate(self.modalities)}
             uns["sparsity"] = self.sparsity_summary().to_dict(orient="index")
+        if len(res["qz_mean"]) >= 2:  # a variance over samples needs two
+            uns[K.ACTIVE_FACTORS_KEY] = self._active_factors_record(res["qz_mean"])
         summary = getattr(self, "training_summary_", None)
         if summary:
             runs = summary["runs"]

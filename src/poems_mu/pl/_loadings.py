@@ -18,8 +18,8 @@ from poems_mu.tl._common import (
     available_modalities,
     is_model,
     loadings_source,
-    resolve_factors,
     resolve_modality_list,
+    select_factors,
 )
 from poems_mu.tl._variance import stored_variance_explained
 
@@ -55,6 +55,7 @@ def loadings(
     binary: bool = True,
     sort_features: bool = True,
     factors=None,
+    include_inactive: bool = False,
     color: str = "#d62728",
     ax: Axes | None = None,
     figsize: tuple[float, float] | None = None,
@@ -77,7 +78,10 @@ def loadings(
         Order features by their dominant factor (then by ``|W|``) so the blocks show; ``False`` keeps the order of
         ``var_names``.
     factors
-        Factor names / 0-based positions to show (default: all).
+        Factor names / 0-based positions to show (default: the active factors, see
+        :meth:`~poems_mu.POEMS.active_factors`; all factors on a MuData stored without the flags).
+    include_inactive
+        With ``factors=None``, show every factor.
     color
         Colour of active links in the binary map.
     ax
@@ -93,11 +97,11 @@ def loadings(
 
     """
     mods = resolve_modality_list(available_modalities(data), modality)
-    n_fac = len(resolve_factors(factors, list(loadings_source(data, mods[0])[0].columns)))
-    fig, axs = _grid(len(mods), 1, (10, max(2.2, 0.13 * n_fac + 1.0)), ax, figsize)
+    all_names = list(loadings_source(data, mods[0])[0].columns)
+    ks = select_factors(factors, all_names, data, include_inactive)
+    fig, axs = _grid(len(mods), 1, (10, max(2.2, 0.13 * len(ks) + 1.0)), ax, figsize)
     for a, mod in zip(axs, mods, strict=True):
         W, _ = loadings_source(data, mod)
-        ks = resolve_factors(factors, list(W.columns))
         aw = np.abs(W.to_numpy()[:, ks])
         if sort_features and aw.size:
             dom = aw.argmax(1)
@@ -122,7 +126,8 @@ def loadings(
         dens = active.mean() if active.size else 0.0
         zeros = (aw == 0).mean() if aw.size else 0.0
         what = f"|W| > {threshold:g}" if binary else "|W|"
-        a.set_title(f"{mod}: {what} ({dens:.1%} of feature–factor links active, {zeros:.1%} exactly 0)")
+        shown = "" if len(ks) == len(all_names) else f", {len(ks)} of {len(all_names)} factors"
+        a.set_title(f"{mod}: {what} ({dens:.1%} of feature–factor links active, {zeros:.1%} exactly 0{shown})")
     return finish(fig, _ret(axs), show, save, "loadings")
 
 
@@ -134,6 +139,7 @@ def top_features(
     *,
     kind: str | None = None,
     mdata: MuData | None = None,
+    include_inactive: bool = False,
     ax: Axes | None = None,
     figsize: tuple[float, float] | None = None,
     show: bool | None = None,
@@ -156,13 +162,16 @@ def top_features(
     modality
         Modality or list of modalities (default: all).
     factor
-        Factor name, 0-based position, or a list of those (default: all factors).
+        Factor name, 0-based position, or a list of those (default: the active factors, as in
+        :func:`poems_mu.tl.top_features`).
     n
         Number of features per panel.
     kind
         ``"factor"``, ``"aggregate"`` or ``"per_factor"`` (see above).
     mdata
         With a model: the MuData to take the signs from (default: the training data).
+    include_inactive
+        With ``factor=None``, every factor instead of the active ones.
     ax
         Axes to draw on (only when there is a single panel).
     figsize
@@ -181,6 +190,7 @@ def top_features(
         raise ValueError(f"`kind` must be 'factor', 'aggregate' or 'per_factor', got {kind!r}.")
     mods = resolve_modality_list(available_modalities(data), modality)
     kw = {"mdata": mdata} if is_model(data) else {}
+    kw["include_inactive"] = include_inactive
     if kind == "factor":
         tab = tl.top_features(data, mods, factor=factor, n=n, **kw)
         facs = list(dict.fromkeys(tab["factor"]))
@@ -199,7 +209,7 @@ def top_features(
         handles = [Patch(color=POS_COLOR, label="rises with factor"), Patch(color=NEG_COLOR, label="falls with factor")]
         axs[-1].legend(handles=handles, loc="lower right", fontsize=7, frameon=False)
     elif kind == "aggregate":
-        tab = tl.top_features(data, mods, factor=factor, n=n, aggregate=True, with_sign=False)
+        tab = tl.top_features(data, mods, factor=factor, n=n, aggregate=True, with_sign=False, **kw)
         fig, axs = _grid(1, len(mods), (4.0, 0.28 * n + 1.2), ax, figsize)
         for a, mod in zip(axs, mods, strict=True):
             sub = tab[tab["modality"] == mod].sort_values("rank")
@@ -210,7 +220,7 @@ def top_features(
             a.set_xlabel("aggregated strength Σ_k |W|")
             a.set_title(f"{mod}: top {n} features")
     else:
-        tab = tl.top_features(data, mods, factor=factor, n=1, with_sign=False)
+        tab = tl.top_features(data, mods, factor=factor, n=1, with_sign=False, **kw)
         n_fac = tab["factor"].nunique()
         fig, axs = _grid(len(mods), 1, (max(6.0, 0.35 * n_fac + 1), 2.8), ax, figsize)
         for a, mod in zip(axs, mods, strict=True):
@@ -232,6 +242,7 @@ def variance_explained(
     data,
     *,
     factors=None,
+    include_inactive: bool = False,
     min_r2: float | None = None,
     annotate: bool | None = None,
     cmap: str = "Purples",
@@ -248,7 +259,10 @@ def variance_explained(
         The DataFrame of :func:`poems_mu.tl.variance_explained`, a MuData on which it was stored, or a trained
         model (it is then computed).
     factors
-        Factor names / 0-based positions to show (default: all).
+        Factor names / 0-based positions to show (default: the active factors of a model or of a MuData that
+        ``store_results`` recorded them on; all factors of a DataFrame).
+    include_inactive
+        With ``factors=None``, show every factor.
     min_r2
         Hide factors whose R² is below this in every modality.
     annotate
@@ -280,7 +294,7 @@ def variance_explained(
     names = list(dict.fromkeys(per["factor"]))
     mat = per.pivot(index="modality", columns="factor", values="r2").loc[mods, names]
     total = df[df["factor"] == "total"].set_index("modality")["r2"].reindex(mods)
-    ks = resolve_factors(factors, names)
+    ks = select_factors(factors, names, None if isinstance(data, pd.DataFrame) else data, include_inactive)
     mat = mat.iloc[:, ks]
     if min_r2 is not None:
         mat = mat.loc[:, (mat >= min_r2).any(axis=0)]

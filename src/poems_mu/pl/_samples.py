@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from mudata import MuData
 
 from poems_mu._constants import CONTRIBUTIONS_KEY, GATES_KEY, LATENT_KEY
-from poems_mu.tl._common import is_model, latent, resolve_factors, stored_factor_names
+from poems_mu.tl._common import is_model, latent, select_factors, stored_factor_names
 
 from ._utils import as_str_labels, finish, group_order, group_ticks, new_axes, palette
 
@@ -141,6 +141,7 @@ def factor_heatmap(
     *,
     use_rep: str = LATENT_KEY,
     factors=None,
+    include_inactive: bool = False,
     standard_scale: bool = False,
     cmap: str = "RdBu_r",
     vmax: float | None = None,
@@ -162,7 +163,10 @@ def factor_heatmap(
     use_rep
         Key of the latent representation.
     factors
-        Factor names / 0-based positions to show (default: all).
+        Factor names / 0-based positions to show (default: with ``use_rep="X_poems"``, the active factors that
+        ``store_results`` recorded; otherwise all).
+    include_inactive
+        With ``factors=None``, show every factor.
     standard_scale
         Z-score each factor over the samples first.
     cmap
@@ -182,7 +186,7 @@ def factor_heatmap(
         names = stored_factor_names(mdata, z.shape[1])
     else:
         names = [f"factor_{k + 1}" for k in range(z.shape[1])]
-    ks = resolve_factors(factors, names)
+    ks = select_factors(factors, names, mdata if use_rep == LATENT_KEY else None, include_inactive)
     z = z[:, ks]
     if standard_scale:
         sd = z.std(0)

@@ -2,12 +2,14 @@
 
 from ._associations import cross_omic_associations, factor_associations, to_networkx
 from ._evaluate import evaluate_subtyping, summarize_subtyping
+from ._factors import active_factors
 from ._stability import factor_stability
 from ._subtypes import subtype_correlations
 from ._top_features import top_features
 from ._variance import variance_explained
 
 __all__ = [
+    "active_factors",
     "cross_omic_associations",
     "evaluate_subtyping",
     "factor_associations",

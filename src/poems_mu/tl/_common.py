@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ from anndata import AnnData
 from mudata import MuData
 from scipy import sparse
 
-from poems_mu._constants import EFFECTIVE_KEY, LATENT_KEY, PSTAR_KEY, UNS_KEY, W_KEY
+from poems_mu._constants import ACTIVE_FACTORS_KEY, EFFECTIVE_KEY, LATENT_KEY, PSTAR_KEY, UNS_KEY, W_KEY
 from poems_mu._data import modality_rows
 
 FactorSpec = str | int | Sequence[str | int] | None
@@ -141,6 +142,48 @@ def resolve_factors(factor: FactorSpec, names: Sequence[str]) -> list[int]:
     if len(set(out)) != len(out):
         raise ValueError(f"Factors are repeated in {factor!r}.")
     return out
+
+
+def active_flags(data, mdata: MuData | None = None) -> np.ndarray | None:
+    """Active-factor flags (bool, K) of a model (its rule) or of a MuData (``uns["poems"]["active_factors"]``).
+
+    ``None`` where there are none to read: a MuData stored without them, or a table of results.
+    """
+    if is_model(data):
+        return data.active_factors(mdata)["active"].to_numpy(dtype=bool)
+    if isinstance(data, MuData | AnnData):
+        uns = data.uns.get(UNS_KEY)
+        table = uns.get(ACTIVE_FACTORS_KEY) if isinstance(uns, Mapping) else None
+        if isinstance(table, Mapping) and "active" in table:
+            return np.asarray(table["active"], dtype=bool)
+    return None
+
+
+def select_factors(
+    factor: FactorSpec,
+    names: Sequence[str],
+    data=None,
+    include_inactive: bool = False,
+    mdata: MuData | None = None,
+) -> list[int]:
+    """Positions of the selected factors; ``factor=None`` means the active ones unless ``include_inactive``.
+
+    Without active flags to read (see :func:`active_flags`) ``None`` means every factor. If the rule finds no
+    active factor, every factor is kept and a warning says so.
+    """
+    if factor is not None or include_inactive or data is None:
+        return resolve_factors(factor, names)
+    flags = active_flags(data, mdata)
+    if flags is None or len(flags) != len(names):
+        return resolve_factors(None, names)
+    if not flags.any():
+        warnings.warn(
+            "No factor is active by the rule of `POEMS.active_factors`; showing every factor.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return resolve_factors(None, names)
+    return [int(k) for k in np.flatnonzero(flags)]
 
 
 def resolve_modality_list(available: Sequence[str], modality: str | Sequence[str] | None) -> list[str]:

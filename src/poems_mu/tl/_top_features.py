@@ -22,8 +22,8 @@ from ._common import (
     model_mdata,
     nan_rows_missing,
     registry_layers,
-    resolve_factors,
     resolve_modality_list,
+    select_factors,
 )
 
 COLUMNS = (
@@ -60,6 +60,7 @@ def top_features(
     use_rep: str = LATENT_KEY,
     layers: Mapping[str, str | None] | None = None,
     with_sign: bool = True,
+    include_inactive: bool = False,
 ) -> pd.DataFrame:
     """Top features of each factor and modality by ``|W|`` (the paper's Figs. 2 and 6; Fig. 5 with ``aggregate``).
 
@@ -88,7 +89,9 @@ def top_features(
     modality
         One modality, a list of them, or ``None`` for all.
     factor
-        Factor name (``"factor_3"``), 0-based position, a list of those, or ``None`` for all factors.
+        Factor name (``"factor_3"``), 0-based position, a list of those, or ``None`` for the active factors
+        (:meth:`~poems_mu.POEMS.active_factors`; on a MuData those ``store_results`` recorded, every factor if it
+        recorded none).
     n
         Number of features per (modality, factor) — or per modality with ``aggregate=True``.
     aggregate
@@ -104,6 +107,8 @@ def top_features(
         set up with are used.
     with_sign
         Compute ``corr`` and ``sign`` (needs the data and the latent representation). ``False`` leaves them NaN/0.
+    include_inactive
+        With ``factor=None``, every factor instead of the active ones.
 
     Returns
     -------
@@ -135,11 +140,13 @@ def top_features(
         raise TypeError(f"Expected a POEMS model or a MuData with stored results, got {type(data).__name__}.")
 
     frames = []
+    ks = None
     for mod in mods:
         W, P = loadings_source(data, mod)
         E = effective_source(data, mod, mdata_)
         names = list(W.columns)
-        ks = resolve_factors(factor, names)
+        if ks is None:
+            ks = select_factors(factor, names, data, include_inactive, mdata)
         w = W.to_numpy()
         aw = np.abs(w)
         strength = aw[:, ks].sum(1)

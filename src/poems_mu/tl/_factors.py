@@ -1,0 +1,61 @@
+"""Which factors of a trained model are in use (the rule lives with the model: :meth:`POEMS.active_factors`)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from mudata import MuData
+
+from poems_mu._factors import MIN_LINK_WEIGHT, MIN_SCORE_VARIANCE
+
+from ._common import is_model
+from ._variance import variance_explained
+
+
+def active_factors(
+    model,
+    mdata: MuData | None = None,
+    *,
+    min_variance: float = MIN_SCORE_VARIANCE,
+    min_weight: float = MIN_LINK_WEIGHT,
+    batch_size: int | None = None,
+    with_r2: bool = True,
+) -> pd.DataFrame:
+    """Active factors of a trained model, with the evidence per factor.
+
+    A factor is active when the variance over samples of its posterior mean exceeds ``min_variance`` and, with the
+    sparse decoder, it reaches at least one feature (``|W| > min_weight``); see
+    :meth:`poems_mu.POEMS.active_factors` for the rule and the columns.
+
+    Parameters
+    ----------
+    model
+        A trained :class:`~poems_mu.POEMS` model.
+    mdata
+        MuData whose samples the variance is taken over (default: the model's training MuData).
+    min_variance
+        Threshold on the variance over samples of the posterior mean.
+    min_weight
+        Threshold on ``|W|`` for a link to count.
+    batch_size
+        Minibatch size for inference.
+    with_r2
+        Add ``r2_<m>`` per modality: the share of the modality's variance the factor explains
+        (:func:`~poems_mu.tl.variance_explained`, leave-one-factor-out; evidence only, the rule does not use it).
+
+    Returns
+    -------
+    DataFrame indexed by factor with ``score_variance``, per modality ``links_<m>``, ``slab_<m>``, ``theta_<m>``
+    (sparse decoder) and ``r2_<m>`` (``with_r2``), and the flag ``active`` (last column).
+
+    """
+    if not is_model(model):
+        raise TypeError(f"`model` must be a trained poems_mu.POEMS model, got {type(model).__name__}.")
+    if not model.is_trained_:
+        raise ValueError("The model is not trained yet: call model.train() first.")
+    table = model.active_factors(mdata, batch_size=batch_size, min_variance=min_variance, min_weight=min_weight)
+    if with_r2:
+        r2 = variance_explained(model, mdata, batch_size=batch_size, store=False)
+        r2 = r2[r2["factor"] != "total"].pivot(index="factor", columns="modality", values="r2")
+        for m in model.modalities:
+            table.insert(len(table.columns) - 1, f"r2_{m}", r2[m].reindex(table.index).to_numpy())
+    return table
