@@ -1,6 +1,7 @@
 """poems_mu.tl."""
 
 from ._associations import cross_omic_associations, factor_associations, to_networkx
+from ._enrichment import enrichment
 from ._evaluate import evaluate_subtyping, summarize_subtyping
 from ._factors import active_factors
 from ._stability import factor_stability
@@ -11,6 +12,7 @@ from ._variance import variance_explained
 __all__ = [
     "active_factors",
     "cross_omic_associations",
+    "enrichment",
     "evaluate_subtyping",
     "factor_associations",
     "factor_stability",
