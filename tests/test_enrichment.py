@@ -89,3 +89,43 @@ def test_bad_input(trained):
     fresh = pm.datasets.breast_tcga()
     with pytest.raises(KeyError, match="poems_effective_signed"):
         pm.tl.enrichment(fresh, net, "mrna")
+
+
+def test_dot_plot_shows_sets_by_best_q_with_signed_colours():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    table = pd.DataFrame(
+        {
+            "factor": ["f1", "f1", "f1", "f2", "f2", "f2"],
+            "source": ["up", "down", "none"] * 2,
+            "size": 10,
+            "score": [5.0, -4.0, 0.1, 0.5, -0.2, 0.3],
+            "pvalue": [1e-6, 1e-4, 0.9, 0.4, 0.8, 0.7],
+            "qvalue": [6e-6, 3e-4, 0.9, 0.6, 0.9, 0.9],
+        }
+    )
+    before = table.copy()
+    ax = pm.pl.enrichment(table, show=False)
+    pd.testing.assert_frame_equal(table, before)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["up", "down", "none"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["f1", "f2"]
+    dots = ax.collections[0]
+    colours = dots.to_rgba(dots.get_array())
+    offsets = dots.get_offsets()
+    up = np.flatnonzero((offsets[:, 0] == 0) & (offsets[:, 1] == 0))[0]
+    down = np.flatnonzero((offsets[:, 0] == 0) & (offsets[:, 1] == 1))[0]
+    assert colours[up][0] > colours[up][2] and colours[down][2] > colours[down][0]  # red rises, blue falls
+    sizes = dots.get_sizes()
+    assert sizes[up] == sizes.max() and sizes[up] > sizes[down]
+    assert (dots.get_edgecolors()[:, 3] > 0).sum() == 2  # two tests pass q <= 0.05
+    ax = pm.pl.enrichment(table, max_q=0.05, show=False)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["up", "down"]
+    ax = pm.pl.enrichment(table, n_sources=1, show=False)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["up"]
+    with pytest.raises(ValueError, match="tl.enrichment"):
+        pm.pl.enrichment(table.drop(columns="qvalue"))
+    with pytest.raises(ValueError, match="No set has qvalue"):
+        pm.pl.enrichment(table, max_q=1e-9)
+    with pytest.raises(ValueError, match="max_q"):
+        pm.pl.enrichment(table, max_q=2)
