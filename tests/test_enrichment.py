@@ -123,7 +123,7 @@ def test_dot_plot_shows_sets_by_best_q_with_signed_colours():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["up", "down"]
     ax = pm.pl.enrichment(table, n_sources=1, show=False)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["up"]
-    with pytest.raises(ValueError, match="tl.enrichment"):
+    with pytest.raises(ValueError, match="pm.tl.enrichment"):
         pm.pl.enrichment(table.drop(columns="qvalue"))
     with pytest.raises(ValueError, match="No set has qvalue"):
         pm.pl.enrichment(table, max_q=1e-9)

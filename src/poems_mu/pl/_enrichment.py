@@ -51,7 +51,7 @@ def enrichment(
 
     """
     if not isinstance(table, pd.DataFrame) or not set(REQUIRED) <= set(table.columns):
-        raise ValueError("Pass the DataFrame returned by pm.tl.enrichment(...) (columns factor, source, score, qvalue).")
+        raise ValueError("Pass the DataFrame of pm.tl.enrichment(...) (columns factor, source, score, qvalue).")
     if max_q is not None and not (0 < max_q <= 1):
         raise ValueError(f"`max_q` must be in (0, 1], got {max_q!r}.")
     if n_sources is not None and (not isinstance(n_sources, int | np.integer) or n_sources < 1):
