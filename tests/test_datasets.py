@@ -437,3 +437,17 @@ def test_tcga_brca_download_path(tmp_path, monkeypatch):
     mdata = datasets.tcga_brca()
     assert mdata.n_obs == 12 and mdata["mirna"].n_vars == 3
     assert list(mdata.obs["label"].cat.categories) == BRCA_NAMES
+
+
+def test_breast_tcga_feature_sets_name_features_of_their_modality():
+    table = datasets.breast_tcga_feature_sets()
+    assert list(table.columns) == ["modality", "source", "target", "basis"]
+    mdata = datasets.breast_tcga()
+    for mod, rows in table.groupby("modality"):
+        assert set(rows["target"]) <= set(mdata[mod].var_names), mod
+        assert (rows.groupby("source").size() >= 5).all()  # every set passes tl.enrichment's default tmin
+        assert not rows.duplicated(["source", "target"]).any()
+    protein = datasets.breast_tcga_feature_sets("protein")
+    assert set(protein["modality"]) == {"protein"} and {"ER-alpha", "GATA3", "HER2"} <= set(protein["target"])
+    with pytest.raises(KeyError, match="choose from"):
+        datasets.breast_tcga_feature_sets("rna")

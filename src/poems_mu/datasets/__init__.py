@@ -2,6 +2,7 @@
 
 from ._bundled import breast_tcga, rosmap
 from ._download import tcga_brca
+from ._feature_sets import breast_tcga_feature_sets
 from ._mogonet import read_mogonet
 
-__all__ = ["breast_tcga", "read_mogonet", "rosmap", "tcga_brca"]
+__all__ = ["breast_tcga", "breast_tcga_feature_sets", "read_mogonet", "rosmap", "tcga_brca"]
