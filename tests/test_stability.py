@@ -42,16 +42,18 @@ def test_permuted_factors_are_matched_back(runs, tmp_path):
     z = m.get_latent_representation()
     other.get_latent_representation = lambda *a, **k: z[:, perm]
     loadings = {mod: m.get_loadings(mod) for mod in m.modalities}
+    # and per-entry sign flips: W's sign is not identifiable, only |W| is compared
+    flips = {mod: np.random.default_rng(0).choice([-1.0, 1.0], size=w.shape) for mod, w in loadings.items()}
     other.get_loadings = lambda mod: pd.DataFrame(
-        loadings[mod].to_numpy()[:, perm], index=loadings[mod].index, columns=names
+        (loadings[mod].to_numpy() * flips[mod])[:, perm], index=loadings[mod].index, columns=names
     )
     factors, features = pm.tl.factor_stability([m, other], n_top=5)
     # reference factor k is column inverse_perm[k] of the permuted run
     inverse = np.argsort(perm)
     live = z.std(0) > 0
     assert [names[i] for i in inverse[live]] == list(factors.loc[live, "run1_factor"])
-    w = np.concatenate([loadings[mod].to_numpy() for mod in m.modalities])
-    linked = w.std(0) > 0  # a factor without any link has a constant W column: its loading corr is 0
+    w = np.abs(np.concatenate([loadings[mod].to_numpy() for mod in m.modalities]))
+    linked = w.std(0) > 0  # a factor without any link has a constant |W| column: its loading corr is 0
     np.testing.assert_allclose(factors.loc[linked, "run1_loading_corr"], 1.0, atol=1e-6)
     assert (factors.loc[~linked, "run1_loading_corr"] == 0).all()
     assert (features["frequency"] == 1.0).all()

@@ -45,7 +45,9 @@ def factor_stability(
     The first model is the reference. Every model places the same samples (``mdata``, default the reference's
     training MuData); for each other run the reference's factors are matched one to one to that run's factors by
     the Hungarian algorithm on the absolute correlation of the sample scores (posterior means). Loadings are compared
-    too: the absolute correlation between the matched columns of W, all modalities' features together. A factor's
+    too: the correlation between the matched columns of ``|W|``, all modalities' features together (the magnitude:
+    the sign of a single ``W[j, k]`` is not identifiable through the nonlinear decoder, and across seeds the signed
+    columns of matched factors correlate little even where ``|W|`` agrees). A factor's
     ``reproducibility`` is the mean over the other runs of the matched absolute score correlation, in [0, 1].
 
     Top features (stability selection of biomarkers): in each run, the ``n_top`` features of each modality with the
@@ -99,7 +101,7 @@ def factor_stability(
     scores = [m.get_latent_representation(data, batch_size=batch_size) for m in models]
     loadings = [_loadings(m, ref.modalities) for m in models]
     ref_names = ref.factor_names()
-    stacked = [np.concatenate([w[mod].to_numpy() for mod in ref.modalities]) for w in loadings]
+    stacked = [np.abs(np.concatenate([w[mod].to_numpy() for mod in ref.modalities])) for w in loadings]
     table = pd.DataFrame(index=pd.Index(ref_names, name="factor"))
     matches = [dict(zip(ref_names, ref_names, strict=True))]
     corr_cols, load_cols = [], []
