@@ -70,7 +70,13 @@ def test_a_set_of_a_factors_top_positive_loaders_comes_first(trained):
     pm.POEMS.setup_mudata(mdata)
     model.store_results(mdata, overwrite=True)
     pd.testing.assert_frame_equal(pm.tl.enrichment(mdata, net, "mrna"), res)
-    assert set(pm.tl.enrichment(model, net, "mrna", factors=col, loadings="W")["factor"]) == {col}
+    by_w = pm.tl.enrichment(model, net, "mrna", factors=col, loadings="abs_W")
+    assert set(by_w["factor"]) == {col}
+    # |W|: the score does not depend on W's signs, and a set of the factor's largest |W| comes first, positive
+    w = model.get_loadings("mrna")[col].abs()
+    strong = pd.DataFrame({"source": "strong", "target": w.sort_values(ascending=False).index[:10]})
+    by_w = pm.tl.enrichment(model, pd.concat([net, strong]), "mrna", factors=col, loadings="abs_W")
+    assert by_w.iloc[0]["source"] == "strong" and by_w.iloc[0]["score"] > 0
 
 
 def test_bad_input(trained):
@@ -85,7 +91,7 @@ def test_bad_input(trained):
     with pytest.raises(ValueError, match="No target of `net`"):
         pm.tl.enrichment(model, net.assign(target=[f"x{i}" for i in range(5)]), "mrna")
     with pytest.raises(ValueError, match="loadings"):
-        pm.tl.enrichment(model, net, "mrna", loadings="abs")
+        pm.tl.enrichment(model, net, "mrna", loadings="W")
     fresh = pm.datasets.breast_tcga()
     with pytest.raises(KeyError, match="poems_effective_signed"):
         pm.tl.enrichment(fresh, net, "mrna")

@@ -15,9 +15,9 @@ COLUMNS = ("factor", "source", "size", "score", "pvalue", "qvalue")
 
 
 def _signed_loadings(data, modality: str, loadings: str) -> pd.DataFrame:
-    """Features × factors: signed effective loadings (model or stored) or W."""
-    if loadings == "W":
-        return loadings_source(data, modality)[0]
+    """Features × factors: signed effective loadings (model or stored) or ``|W|``."""
+    if loadings == "abs_W":
+        return loadings_source(data, modality)[0].abs()
     if is_model(data):
         return data.get_effective_loadings(modality, signed=True)
     ad = data.mod[modality]
@@ -89,7 +89,10 @@ def enrichment(
     method
         ``"ulm"`` (the only method so far).
     loadings
-        ``"effective"`` (signed effective loadings) or ``"W"`` (the sparse loadings themselves).
+        ``"effective"`` (signed effective loadings) or ``"abs_W"``: the magnitude of the sparse loadings, a test
+        without direction (is the set among the features the factor reaches?). W's sign is not used: through the
+        nonlinear decoder the sign of a single ``W[j, k]`` is not identifiable (across seeds the signed W of
+        matched factors correlates little), and on planted sets the signed W does not rank them first.
     tmin
         Sets with fewer than ``tmin`` features present in the modality are left out.
     include_inactive
@@ -105,8 +108,8 @@ def enrichment(
 
     if method != "ulm":
         raise ValueError(f"Unknown enrichment method {method!r}: only 'ulm' is available.")
-    if loadings not in ("effective", "W"):
-        raise ValueError(f"`loadings` must be 'effective' or 'W', got {loadings!r}.")
+    if loadings not in ("effective", "abs_W"):
+        raise ValueError(f"`loadings` must be 'effective' or 'abs_W', got {loadings!r}.")
     tmin = check_positive_int(tmin, "tmin")
     if not isinstance(net, pd.DataFrame) or not {"source", "target"} <= set(net.columns):
         raise ValueError("`net` must be a DataFrame in decoupler's long format with columns 'source' and 'target'.")
