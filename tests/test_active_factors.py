@@ -60,6 +60,12 @@ def test_thresholds_move_the_flag(trained):
     strict = pm.tl.active_factors(model, min_variance=1e6)
     assert loose["active"].sum() >= pm.tl.active_factors(model)["active"].sum()
     assert not strict["active"].any()
+    table = pm.tl.active_factors(model)
+    best_r2 = table[[f"r2_{m}" for m in model.modalities]].max(axis=1)
+    cut = float(best_r2[table["active"]].median())
+    by_r2 = pm.tl.active_factors(model, min_r2=cut)
+    assert (by_r2["active"] == (table["active"] & (best_r2 >= cut))).all()
+    assert 0 < by_r2["active"].sum() < table["active"].sum()
 
 
 def test_bad_input(trained):
@@ -68,6 +74,8 @@ def test_bad_input(trained):
         pm.tl.active_factors(model, min_variance=-1)
     with pytest.raises(ValueError, match="min_weight"):
         pm.tl.active_factors(model, min_weight=float("nan"))
+    with pytest.raises(ValueError, match="min_r2"):
+        pm.tl.active_factors(model, min_r2=2.0)
     with pytest.raises(TypeError, match="POEMS"):
         pm.tl.active_factors(mdata)
     with pytest.raises(ValueError, match="at least 2 samples"):

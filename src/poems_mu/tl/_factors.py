@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from mudata import MuData
 
@@ -19,6 +20,7 @@ def active_factors(
     min_weight: float = MIN_LINK_WEIGHT,
     batch_size: int | None = None,
     with_r2: bool = True,
+    min_r2: float | None = None,
 ) -> pd.DataFrame:
     """Active factors of a trained model, with the evidence per factor.
 
@@ -41,6 +43,10 @@ def active_factors(
     with_r2
         Add ``r2_<m>`` per modality: the share of the modality's variance the factor explains
         (:func:`~poems_mu.tl.variance_explained`, leave-one-factor-out; evidence only, the rule does not use it).
+    min_r2
+        Optional extra criterion: a factor must also explain at least this share of some modality's variance (as
+        MOFA+'s ``drop_factor_threshold``; 0.01 is its usual choice). Not part of the default rule, which
+        ``store_results`` records; ``benchmarks/results/enrichment.md`` measures both on planted data.
 
     Returns
     -------
@@ -52,10 +58,15 @@ def active_factors(
         raise TypeError(f"`model` must be a trained poems_mu.POEMS model, got {type(model).__name__}.")
     if not model.is_trained_:
         raise ValueError("The model is not trained yet: call model.train() first.")
+    if min_r2 is not None and not (np.isfinite(min_r2) and 0 <= min_r2 <= 1):
+        raise ValueError(f"`min_r2` must be a share in [0, 1], got {min_r2!r}.")
     table = model.active_factors(mdata, batch_size=batch_size, min_variance=min_variance, min_weight=min_weight)
-    if with_r2:
+    if with_r2 or min_r2 is not None:
         r2 = variance_explained(model, mdata, batch_size=batch_size, store=False)
         r2 = r2[r2["factor"] != "total"].pivot(index="factor", columns="modality", values="r2")
         for m in model.modalities:
             table.insert(len(table.columns) - 1, f"r2_{m}", r2[m].reindex(table.index).to_numpy())
+        if min_r2 is not None:
+            best = table[[f"r2_{m}" for m in model.modalities]].max(axis=1).to_numpy()
+            table["active"] &= best >= min_r2
     return table
