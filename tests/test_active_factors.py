@@ -3,20 +3,25 @@
 import mudata
 import numpy as np
 import pytest
-import scvi
 import torch
 
 import poems_mu as pm
 
 
 @pytest.fixture(scope="module")
-def trained():
-    mdata = pm.datasets.breast_tcga()
-    pm.POEMS.setup_mudata(mdata)
-    scvi.settings.seed = 0
-    model = pm.POEMS(mdata, n_latent=6)
-    model.train(max_epochs=30, n_epochs_kl_warmup=10, enable_progress_bar=False)
-    return mdata, model
+def trained(breast_trained):
+    return breast_trained
+
+
+def _with_a_factor_cut_off(model, mdata, path):
+    """A copy of ``model`` whose most variable factor reaches no feature (W[:, k] = 0), and k."""
+    model.save(path)
+    other = pm.POEMS.load(path, mdata)
+    k = int(np.argmax(pm.tl.active_factors(other, with_r2=False)["score_variance"]))
+    with torch.no_grad():
+        for dec in other.module.decoders:
+            dec.W[:, k] = 0.0
+    return other, k
 
 
 def test_evidence_matches_the_model(trained):
@@ -42,12 +47,7 @@ def test_evidence_matches_the_model(trained):
 
 def test_a_factor_cut_off_from_every_feature_is_inactive(trained, tmp_path):
     mdata, model = trained
-    model.save(tmp_path / "m")
-    other = pm.POEMS.load(tmp_path / "m", mdata)
-    k = int(np.argmax(pm.tl.active_factors(other)["score_variance"]))
-    with torch.no_grad():
-        for dec in other.module.decoders:
-            dec.W[:, k] = 0.0
+    other, k = _with_a_factor_cut_off(model, mdata, tmp_path / "m")
     table = pm.tl.active_factors(other)
     assert not table["active"].iloc[k]
     assert table["score_variance"].iloc[k] > 0.01  # the encoders still move it: the links decide
@@ -80,7 +80,9 @@ def test_bad_input(trained):
         pm.tl.active_factors(mdata)
     with pytest.raises(ValueError, match="at least 2 samples"):
         pm.tl.active_factors(model, mdata[:1].copy())
-    untrained = pm.POEMS(mdata, n_latent=3)
+    fresh = pm.datasets.breast_tcga()
+    pm.POEMS.setup_mudata(fresh)
+    untrained = pm.POEMS(fresh, n_latent=3)
     with pytest.raises(ValueError, match="not trained"):
         pm.tl.active_factors(untrained)
 
@@ -90,12 +92,7 @@ def test_store_results_records_the_flags_and_tl_pl_skip_inactive_factors(trained
 
     matplotlib.use("Agg")
     mdata, model = trained
-    model.save(tmp_path / "m")
-    other = pm.POEMS.load(tmp_path / "m", mdata)
-    k = int(np.argmax(pm.tl.active_factors(other)["score_variance"]))
-    with torch.no_grad():
-        for dec in other.module.decoders:
-            dec.W[:, k] = 0.0
+    other, k = _with_a_factor_cut_off(model, mdata, tmp_path / "m")
     name = other.factor_names()[k]
     flags = pm.tl.active_factors(other, with_r2=False)["active"]
     out = mdata.copy()
