@@ -72,7 +72,7 @@ def write_mogonet(
 
 
 def test_public_api():
-    assert set(datasets.__all__) == {"read_mogonet", "breast_tcga", "rosmap", "tcga_brca"}
+    assert set(datasets.__all__) == {"read_mogonet", "breast_tcga", "breast_tcga_feature_sets", "rosmap", "tcga_brca"}
     for name in datasets.__all__:
         doc = getattr(datasets, name).__doc__
         assert doc and "Returns\n    -------" in doc
