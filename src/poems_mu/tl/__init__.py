@@ -1,6 +1,7 @@
 """poems_mu.tl."""
 
 from ._associations import cross_omic_associations, factor_associations, to_networkx
+from ._cross_validate import cross_validate
 from ._enrichment import enrichment
 from ._evaluate import evaluate_subtyping, summarize_subtyping
 from ._factors import active_factors
@@ -12,6 +13,7 @@ from ._variance import variance_explained
 __all__ = [
     "active_factors",
     "cross_omic_associations",
+    "cross_validate",
     "enrichment",
     "evaluate_subtyping",
     "factor_associations",
