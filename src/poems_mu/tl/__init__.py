@@ -5,6 +5,7 @@ from ._cross_validate import cross_validate
 from ._enrichment import enrichment
 from ._evaluate import evaluate_subtyping, summarize_subtyping
 from ._factors import active_factors
+from ._refine import refine_associations
 from ._stability import factor_stability
 from ._subtypes import subtype_correlations
 from ._top_features import top_features
@@ -18,6 +19,7 @@ __all__ = [
     "evaluate_subtyping",
     "factor_associations",
     "factor_stability",
+    "refine_associations",
     "subtype_correlations",
     "summarize_subtyping",
     "to_networkx",
