@@ -71,6 +71,8 @@ def test_the_written_file_holds_no_original_name_and_deanonymize_inverts_it(coho
 
 def test_pseudonyms_are_keyed_and_stable(cohort):
     a, key_a = pm.pp.anonymize(cohort, SECRET)
+    # scvi's registration ids stay with the original: the copy is set up anew, without clobbering the original's
+    assert "_scvi_uuid" in cohort.uns and "_scvi_uuid" not in a.uns
     b, _ = pm.pp.anonymize(cohort, SECRET)
     c, _ = pm.pp.anonymize(cohort, SECRET + "!")
     assert a.obs_names.equals(b.obs_names) and not set(a.obs_names) & set(c.obs_names)

@@ -58,3 +58,7 @@ def test_bad_input(cohort):
         pm.tl.cross_validate(cohort, n_folds=1)
     with pytest.raises(TypeError, match="MuData"):
         pm.tl.cross_validate(cohort["mrna"])
+    set_up = cohort.copy()
+    pm.POEMS.setup_mudata(set_up)
+    with pytest.raises(ValueError, match="setup_kwargs"):
+        pm.tl.cross_validate(set_up.copy())

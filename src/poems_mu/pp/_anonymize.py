@@ -15,6 +15,7 @@ from mudata import MuData
 
 KEY_COLUMNS = ("kind", "pseudonym", "original")
 PREFIX = {"sample": "S_", "feature": "F_", "value": "V_"}
+SCVI_IDS = ("_scvi_uuid", "_scvi_manager_uuid")
 
 
 def _pseudonym(secret: bytes, kind: str, scope: str, name: str) -> str:
@@ -135,7 +136,11 @@ def _renamed(
             getattr(out, f"{axis}m")[k] = v.iloc[pos].set_axis(here) if isinstance(v, pd.DataFrame) else v[pos]
         for k, v in getattr(mdata, f"{axis}p").items():
             getattr(out, f"{axis}p")[k] = v[pos][:, pos]
-    out.uns = _replace(dict(mdata.uns), text_map)
+    # scvi's registration ids name the original object's setup, not data: the copy is set up anew
+    out.uns = _replace({k: v for k, v in mdata.uns.items() if k not in SCVI_IDS}, text_map)
+    for ad in out.mod.values():
+        for k in SCVI_IDS:
+            ad.uns.pop(k, None)
     return out
 
 
@@ -149,7 +154,8 @@ def anonymize(
     the secret a pseudonym cannot be recomputed from a guessed name. The values of the obs/var ``columns`` listed
     (string or categorical; e.g. a patient or centre id) are replaced the same way, and so is every string in
     ``uns`` (and in its dict keys) that equals an original name or value. Nothing else changes: data, layers,
-    other columns, and ``obsm`` / ``varm`` (their rows follow the names).
+    other columns, and ``obsm`` / ``varm`` (their rows follow the names). scvi's registration ids are left out of
+    ``uns``: call ``POEMS.setup_mudata`` on the copy to train on it.
 
     This is **pseudonymisation, not anonymisation**: the measured values themselves (a genotype, a rare expression
     profile) and the columns not listed can still re-identify a person. Share the anonymised file; keep ``key``

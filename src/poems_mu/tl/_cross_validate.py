@@ -93,7 +93,13 @@ def cross_validate(
         raise ValueError(f"`n_folds` must be between 2 and the number of samples ({n}), got {n_folds}.")
     n_draws = check_positive_int(n_draws, "n_draws")
     if setup_kwargs is None:
-        manager = POEMS._get_most_recent_anndata_manager(mdata)
+        try:
+            manager = POEMS._get_most_recent_anndata_manager(mdata)
+        except ValueError as err:  # a copy of a MuData that was set up: its setup is not known
+            raise ValueError(
+                "This MuData is a copy of one set up with POEMS.setup_mudata, so its setup is unknown here: pass "
+                "`setup_kwargs` (the arguments of setup_mudata), or call POEMS.setup_mudata on it first."
+            ) from err
         setup_kwargs = {} if manager is None else dict(manager.registry["setup_args"])
     train_kwargs = {"enable_progress_bar": False, **(train_kwargs or {})}
     import scvi
