@@ -44,6 +44,14 @@ def test_folds_partition_the_samples_and_training_helps_on_held_out_samples(coho
     assert cohort.obs_names.equals(names) and set(cohort.uns) == before_uns  # the user's MuData is untouched
 
 
+def test_the_cohorts_own_setup_survives(cohort):
+    set_up = cohort.copy()
+    pm.POEMS.setup_mudata(set_up)
+    _cv(set_up, 2)
+    _cv(set_up, 2)  # a second call still finds the setup of `set_up` (the folds' copies do not replace it)
+    assert pm.POEMS._get_most_recent_anndata_manager(set_up).adata is set_up
+
+
 def test_reproducible_from_the_seed(cohort):
     first = _cv(cohort, 3, n_folds=3)
     pd.testing.assert_frame_equal(_cv(cohort, 3, n_folds=3), first)

@@ -288,3 +288,16 @@ class POEMSDataSplitter(DataSplitter):
             device=self._device(),
             **self.data_loader_kwargs,
         )
+
+
+SCVI_SETUP_IDS = ("_scvi_uuid", "_scvi_manager_uuid")
+
+
+def drop_setup_ids(mdata) -> None:
+    """Remove scvi's registration ids from a MuData made by copying a set-up one (in place, ``uns`` only).
+
+    A copy keeps the original's ids, and setting the copy up would then replace the original's registration.
+    """
+    for uns in [mdata.uns, *(ad.uns for ad in mdata.mod.values())]:
+        for key in SCVI_SETUP_IDS:
+            uns.pop(key, None)

@@ -13,9 +13,10 @@ import pandas as pd
 from anndata import AnnData
 from mudata import MuData
 
+from poems_mu._data import drop_setup_ids
+
 KEY_COLUMNS = ("kind", "pseudonym", "original")
 PREFIX = {"sample": "S_", "feature": "F_", "value": "V_"}
-SCVI_IDS = ("_scvi_uuid", "_scvi_manager_uuid")
 
 
 def _pseudonym(secret: bytes, kind: str, scope: str, name: str) -> str:
@@ -136,11 +137,8 @@ def _renamed(
             getattr(out, f"{axis}m")[k] = v.iloc[pos].set_axis(here) if isinstance(v, pd.DataFrame) else v[pos]
         for k, v in getattr(mdata, f"{axis}p").items():
             getattr(out, f"{axis}p")[k] = v[pos][:, pos]
-    # scvi's registration ids name the original object's setup, not data: the copy is set up anew
-    out.uns = _replace({k: v for k, v in mdata.uns.items() if k not in SCVI_IDS}, text_map)
-    for ad in out.mod.values():
-        for k in SCVI_IDS:
-            ad.uns.pop(k, None)
+    out.uns = _replace(dict(mdata.uns), text_map)
+    drop_setup_ids(out)  # they name the original's registration, not data: the copy is set up anew
     return out
 
 

@@ -10,6 +10,8 @@ import torch
 from mudata import MuData
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from poems_mu._data import drop_setup_ids
+
 from ._common import check_positive_int
 from ._variance import variance_explained
 
@@ -115,6 +117,8 @@ def cross_validate(
     for fold, (train_idx, test_idx) in enumerate(folds):
         train_md = mdata[mdata.obs_names[train_idx]].copy()
         test_md = mdata[mdata.obs_names[test_idx]].copy()
+        for part in (train_md, test_md):  # set up anew without replacing the registration of `mdata`
+            drop_setup_ids(part)
         POEMS.setup_mudata(train_md, **setup_kwargs)
         scvi.settings.seed = seed + fold
         model = POEMS(train_md, **dict(model_kwargs or {}))
