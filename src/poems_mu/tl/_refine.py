@@ -183,7 +183,8 @@ def refine_associations(
             scores = torch.sigmoid(torch.cat([logits(h, ia[test], ib[test]), logits(h, neg[0], neg[1])])).numpy()
             labels = np.r_[np.ones(n_test), np.zeros(n_test)]
             h = encode(*graph(torch.arange(n_edges)))
-            prob = torch.sigmoid(h[:n_a] @ h[n_a:].T).numpy()
+            logit = (h[:n_a].double() @ h[n_a:].double().T).numpy()
+    prob = 0.5 * (1.0 + np.tanh(0.5 * logit))  # the sigmoid, in float64
 
     result = pairs.copy()
     result["refined_score"] = prob[
