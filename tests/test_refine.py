@@ -55,6 +55,28 @@ def test_seeded_reproducible_and_leaves_the_global_rng_alone(trained):
     assert not known & set(zip(new["feature_a"], new["feature_b"], strict=True))
 
 
+def _complete_graph():
+    """A model of two 3-feature modalities and a table in which every cross pair is significant."""
+    import anndata as ad
+    import mudata as md
+    import scvi
+
+    rng = np.random.default_rng(0)
+    mods = {}
+    for m in ("a", "b"):
+        mods[m] = ad.AnnData(rng.normal(size=(30, 3)).astype(np.float32))
+        mods[m].obs_names = [f"s{i}" for i in range(30)]
+        mods[m].var_names = [f"{m}{j}" for j in range(3)]
+    mdata = md.MuData(mods)
+    pm.POEMS.setup_mudata(mdata)
+    scvi.settings.seed = 0
+    model = pm.POEMS(mdata, n_latent=2)
+    model.train(max_epochs=2, enable_progress_bar=False)
+    rows = [(f"a{i}", "a", f"b{j}", "b", "factor_1", 1.0, 0.9, True) for i in range(3) for j in range(3)]
+    cols = ["feature_a", "modality_a", "feature_b", "modality_b", "factor", "score", "rho", "significant"]
+    return pd.DataFrame(rows, columns=cols), model
+
+
 def test_bad_input(trained):
     _, model = trained
     pairs = _blocks(model, size=3)
@@ -69,6 +91,8 @@ def test_bad_input(trained):
     two = pd.concat([pairs, pairs.assign(modality_b="protein")])
     with pytest.raises(ValueError, match="modality pairs"):
         pm.tl.refine_associations(two, model)
+    with pytest.raises(ValueError, match="no non-edges"):
+        pm.tl.refine_associations(*_complete_graph())
     with pytest.raises(ValueError, match="trained model"):
         pm.tl.refine_associations(pairs)
     with pytest.raises(ValueError, match="test_fraction"):

@@ -143,6 +143,8 @@ def refine_associations(
     ib = torch.tensor([pos_b[f] for f in edges["feature_b"]], dtype=torch.long)
     weight = torch.tensor(np.abs(edges["rho"].to_numpy(dtype=np.float64)), dtype=torch.float32)
     forbid = set(zip(ia.tolist(), ib.tolist(), strict=True))
+    if len(forbid) >= n_a * n_b:
+        raise ValueError("Every pair of the two modalities' features is an edge: there are no non-edges to learn from.")
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
