@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import scvi
 import torch
 from mudata import MuData
 from sklearn.model_selection import KFold, StratifiedKFold
@@ -104,8 +105,6 @@ def cross_validate(
             ) from err
         setup_kwargs = {} if manager is None else dict(manager.registry["setup_args"])
     train_kwargs = {"enable_progress_bar": False, **(train_kwargs or {})}
-    import scvi
-
     rows = []
     # folds with the same mix of modality patterns: a sample's ELBO sums over the modalities it has
     pattern = ["".join("1" if np.asarray(mdata.obsmap[m])[i] > 0 else "0" for m in mdata.mod) for i in range(n)]

@@ -17,7 +17,7 @@ def _node_features(data, modality: str, mdata) -> pd.DataFrame:
     """Per feature: its |W| row, p* row and effective-loading row (the model's view of the feature)."""
     w, p = loadings_source(data, modality)
     e = effective_source(data, modality, mdata)
-    parts = [w.abs(), p] + ([] if e is None else [pd.DataFrame(np.asarray(e), index=w.index)])
+    parts = [w.abs(), p] + ([] if e is None else [e])
     return pd.concat([pd.DataFrame(np.asarray(x, dtype=np.float32), index=w.index) for x in parts], axis=1)
 
 
@@ -124,13 +124,13 @@ def refine_associations(
         check_positive_int(value, name)
     if not 0 < test_fraction < 1:
         raise ValueError(f"`test_fraction` must be in (0, 1), got {test_fraction!r}.")
+    for mod, col in ((mod_a, "feature_a"), (mod_b, "feature_b")):  # before the costly effective loadings
+        unknown = sorted(set(pairs[col]) - set(loadings_source(model, mod)[0].index))
+        if unknown:
+            raise KeyError(f"`pairs` names features that modality {mod!r} lacks (e.g. {unknown[:3]}).")
     with torch.random.fork_rng(devices=[]):  # the effective loadings run the model
         feats_a = _node_features(model, mod_a, mdata)
         feats_b = _node_features(model, mod_b, mdata)
-    for mod, feats, col in ((mod_a, feats_a, "feature_a"), (mod_b, feats_b, "feature_b")):
-        unknown = sorted(set(pairs[col]) - set(feats.index))
-        if unknown:
-            raise KeyError(f"`pairs` names features that modality {mod!r} lacks (e.g. {unknown[:3]}).")
     n_a, n_b = len(feats_a), len(feats_b)
     x = np.concatenate([feats_a.to_numpy(), feats_b.to_numpy()])
     sd = x.std(0)
