@@ -12,7 +12,15 @@ from anndata import AnnData
 from mudata import MuData
 from scipy import sparse
 
-from poems_mu._constants import ACTIVE_FACTORS_KEY, EFFECTIVE_KEY, LATENT_KEY, PSTAR_KEY, UNS_KEY, W_KEY
+from poems_mu._constants import (
+    ACTIVE_FACTORS_KEY,
+    EFFECTIVE_KEY,
+    EFFECTIVE_SIGNED_KEY,
+    LATENT_KEY,
+    PSTAR_KEY,
+    UNS_KEY,
+    W_KEY,
+)
 from poems_mu._data import modality_rows
 
 FactorSpec = str | int | Sequence[str | int] | None
@@ -221,14 +229,17 @@ def loadings_source(data, modality: str) -> tuple[pd.DataFrame, pd.DataFrame | N
     raise TypeError(f"Expected a POEMS model or a MuData with stored results, got {type(data).__name__}.")
 
 
-def effective_source(data, modality: str, mdata: MuData | None = None) -> pd.DataFrame | None:
-    """Effective loadings of one modality (features × factors): from the model, or ``varm["poems_effective"]``."""
+def effective_source(data, modality: str, mdata: MuData | None = None, signed: bool = False) -> pd.DataFrame | None:
+    """Effective loadings of one modality (features × factors): from the model, or ``varm["poems_effective"]``
+    (``varm["poems_effective_signed"]`` with ``signed``); ``None`` where the MuData has none stored.
+    """
     if is_model(data):
-        return data.get_effective_loadings(modality, mdata)
+        return data.get_effective_loadings(modality, mdata, signed=signed)
     ad = data.mod[modality]
-    if EFFECTIVE_KEY not in ad.varm:
+    key = EFFECTIVE_SIGNED_KEY if signed else EFFECTIVE_KEY
+    if key not in ad.varm:
         return None
-    e = np.asarray(ad.varm[EFFECTIVE_KEY])
+    e = np.asarray(ad.varm[key])
     return pd.DataFrame(e, index=ad.var_names.copy(), columns=stored_factor_names(data, e.shape[1]))
 
 

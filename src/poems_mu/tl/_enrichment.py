@@ -9,7 +9,7 @@ from scipy import stats
 
 from poems_mu._constants import EFFECTIVE_SIGNED_KEY
 
-from ._common import FactorSpec, check_positive_int, is_model, loadings_source, select_factors, stored_factor_names
+from ._common import FactorSpec, check_positive_int, effective_source, is_model, loadings_source, select_factors
 
 COLUMNS = ("factor", "source", "size", "score", "pvalue", "qvalue")
 
@@ -18,16 +18,13 @@ def _signed_loadings(data, modality: str, loadings: str) -> pd.DataFrame:
     """Features × factors: signed effective loadings (model or stored) or ``|W|``."""
     if loadings == "abs_W":
         return loadings_source(data, modality)[0].abs()
-    if is_model(data):
-        return data.get_effective_loadings(modality, signed=True)
-    ad = data.mod[modality]
-    if EFFECTIVE_SIGNED_KEY not in ad.varm:
+    e = effective_source(data, modality, signed=True)
+    if e is None:
         raise KeyError(
             f"mdata.mod[{modality!r}].varm[{EFFECTIVE_SIGNED_KEY!r}] not found: run `model.store_results(mdata)` "
-            "with this version of poems_mu, pass the model, or pass loadings='W'."
+            "with this version of poems_mu, pass the model, or pass loadings='abs_W'."
         )
-    e = np.asarray(ad.varm[EFFECTIVE_SIGNED_KEY], dtype=np.float64)
-    return pd.DataFrame(e, index=ad.var_names.copy(), columns=stored_factor_names(data, e.shape[1]))
+    return e.astype(np.float64)
 
 
 def _ulm(mat: np.ndarray, adj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
