@@ -169,7 +169,8 @@ def stability_planted(models, z: np.ndarray, supports: dict) -> dict:
     c = np.abs(_corr(z, ref.get_latent_representation()))
     names = ref.factor_names()
     matched = [names[k] for k in c.argmax(1)]
-    active = ref.active_factors()["active"]
+    tables = [pm.tl.active_factors(m) for m in models]
+    active = tables[0]["active"]
     stable = features[(features["frequency"] >= 0.8) & features["factor"].isin(matched)]
     hits = []
     for _, row in stable.iterrows():
@@ -180,19 +181,23 @@ def stability_planted(models, z: np.ndarray, supports: dict) -> dict:
 
     # is W's sign identifiable? matched factors of the other runs: |corr| of signed W, of |W| and of the signed
     # effective loadings over the informative features (a and b stacked)
-    def cols(m, k, kind):
-        if kind == "effective":
-            return np.concatenate([m.get_effective_loadings(mod, signed=True)[k].to_numpy() for mod in ("a", "b")])
-        w = np.concatenate([m.get_loadings(mod)[k].to_numpy() for mod in ("a", "b")])
-        return np.abs(w) if kind == "abs_W" else w
+    def stacked(m) -> dict[str, pd.DataFrame]:  # once per model: the effective loadings run the model
+        w = pd.concat([m.get_loadings(mod) for mod in ("a", "b")])
+        eff = pd.concat([m.get_effective_loadings(mod, signed=True) for mod in ("a", "b")])
+        return {"signed_W": w, "abs_W": w.abs(), "effective": eff}
+
+    loadings = [stacked(m) for m in models]
+
+    def cols(i, k, kind):
+        return loadings[i][kind][k].to_numpy()
 
     sign_check = {"score": [], "signed_W": [], "abs_W": [], "effective": []}
-    for i, m in enumerate(models[1:], start=1):
+    for i in range(1, len(models)):
         for k in matched:
             k2 = factors.loc[k, f"run{i}_factor"]
             sign_check["score"].append(float(factors.loc[k, f"run{i}_corr"]))
             for kind in ("signed_W", "abs_W", "effective"):
-                sign_check[kind].append(float(abs(np.corrcoef(cols(ref, k, kind), cols(m, k2, kind))[0, 1])))
+                sign_check[kind].append(float(abs(np.corrcoef(cols(0, k, kind), cols(i, k2, kind))[0, 1])))
     return {
         "w_sign_check": sign_check,
         "matched_reproducibility": [float(factors.loc[k, "reproducibility"]) for k in matched],
@@ -201,8 +206,8 @@ def stability_planted(models, z: np.ndarray, supports: dict) -> dict:
         "inactive_reproducibility": float(factors.loc[active[~active].index, "reproducibility"].mean())
         if (~active).any()
         else None,
-        "n_active_per_run": [int(m.active_factors()["active"].sum()) for m in models],
-        "n_active_r2_per_run": [int(_active_r2(pm.tl.active_factors(m)).sum()) for m in models],
+        "n_active_per_run": [int(t["active"].sum()) for t in tables],
+        "n_active_r2_per_run": [int(_active_r2(t).sum()) for t in tables],
         "n_stable_features_in_matched": int(len(stable)),
         "stable_features_planted_share": float(np.mean(hits)) if hits else None,
     }
