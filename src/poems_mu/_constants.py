@@ -14,6 +14,7 @@ PSTAR_KEY = "poems_pstar"
 EFFECTIVE_KEY = "poems_effective"
 EFFECTIVE_SIGNED_KEY = "poems_effective_signed"
 SIGMA_KEY = "poems_sigma"
+THETA_KEY = "poems_nb_theta"  # var of a negative binomial modality: the inverse dispersion θ
 UNS_KEY = "poems"
 ACTIVE_FACTORS_KEY = "active_factors"  # uns["poems"][...]: the active-factor table and its rule
 

@@ -23,6 +23,14 @@ from scvi.dataloaders import BatchDistributedSampler, DataSplitter
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from ._constants import INDEX_KEY, mask_key, x_key
+from ._covariates import (
+    COVARIATES_KEY,
+    covariate_matrix,
+    library_key,
+    registered_covariates,
+    resolve_size_factor_keys,
+    size_factors,
+)
 
 
 def registered_modalities(adata_manager: AnnDataManager) -> list[str]:
@@ -52,6 +60,13 @@ def modality_rows(mdata, modality: str, data=None, nan_rows_as_missing: bool = F
     return rows
 
 
+def registered_size_factors(adata_manager: AnnDataManager) -> dict[str, np.ndarray]:
+    """Library sizes from ``size_factor_key`` of a registered MuData: ``{modality: values of every sample}``."""
+    setup_args = adata_manager.registry["setup_args"]
+    keys = resolve_size_factor_keys(adata_manager.adata, setup_args["modalities"], setup_args.get("size_factor_key"))
+    return {m: size_factors(adata_manager.adata, k, m) for m, k in keys.items()}
+
+
 def observed_rows(adata_manager: AnnDataManager) -> list[np.ndarray]:
     """:func:`modality_rows` of every registered modality, honouring ``nan_rows_as_missing``."""
     mdata = adata_manager.adata
@@ -72,30 +87,54 @@ class MultiModalDataset(Dataset):
     indices
         Positions (in the MuData) of the samples this dataset serves.
 
+    A minibatch holds each modality's data and observed mask, the samples' positions, and, when the MuData was set
+    up with them, the encoded covariates (``"covariates"``, samples × C) and the library sizes of ``size_factor_key``
+    (``"L_<modality>"``).
+
     """
 
     def __init__(self, adata_manager: AnnDataManager, indices: np.ndarray, device: torch.device | str | None = None):
         modalities = registered_modalities(adata_manager)
         data = [adata_manager.get_from_registry(x_key(m)) for m in modalities]
-        self._setup(modalities, data, [d.shape[1] for d in data], observed_rows(adata_manager), indices, device)
+        covariates = covariate_matrix(adata_manager.adata, registered_covariates(adata_manager))
+        self._setup(
+            modalities,
+            data,
+            [d.shape[1] for d in data],
+            observed_rows(adata_manager),
+            indices,
+            device,
+            covariates,
+            registered_size_factors(adata_manager),
+        )
 
     @classmethod
     def from_arrays(
-        cls, modalities: Sequence[str], data: Sequence, n_features: Sequence[int], rows: Sequence[np.ndarray], indices
+        cls,
+        modalities: Sequence[str],
+        data: Sequence,
+        n_features: Sequence[int],
+        rows: Sequence[np.ndarray],
+        indices,
+        covariates: np.ndarray | None = None,
+        size_factors: dict[str, np.ndarray] | None = None,
     ) -> MultiModalDataset:
         """A dataset over plain matrices: ``data[v]`` (``None`` for a modality no sample has) and ``rows[v]``, the
-        row of each sample in it (−1 where the sample lacks the modality), for samples at ``indices``.
+        row of each sample in it (−1 where the sample lacks the modality), for samples at ``indices``; the encoded
+        ``covariates`` and the ``size_factors`` (per modality) are given for every sample.
         """
         self = cls.__new__(cls)
-        self._setup(list(modalities), list(data), list(n_features), list(rows), indices, None)
+        self._setup(list(modalities), list(data), list(n_features), list(rows), indices, None, covariates, size_factors)
         return self
 
-    def _setup(self, modalities, data, n_features, rows, indices, device) -> None:
+    def _setup(self, modalities, data, n_features, rows, indices, device, covariates=None, size_factors=None) -> None:
         self.indices = np.asarray(indices, dtype=np.int64)
         self.modalities = modalities
         self.data = data
         self.n_features = n_features
         self.rows = [r[self.indices] for r in rows]
+        self.covariates = None if covariates is None else np.asarray(covariates, dtype=np.float32)[self.indices]
+        self.size_factors = {m: np.asarray(f, dtype=np.float32)[self.indices] for m, f in (size_factors or {}).items()}
         self.resident = None
         if device is not None:  # every served sample, once, on the device
             whole = self._gather(np.arange(len(self.indices)))
@@ -115,6 +154,11 @@ class MultiModalDataset(Dataset):
     def _gather(self, positions) -> dict[str, torch.Tensor]:
         positions = np.atleast_1d(np.asarray(positions, dtype=np.int64))
         batch = {INDEX_KEY: torch.from_numpy(self.indices[positions])}
+        if self.covariates is not None:
+            batch[COVARIATES_KEY] = torch.from_numpy(self.covariates[positions])
+        for mod, factors in self.size_factors.items():  # 1 where the sample lacks the modality (never used)
+            observed = self.rows[self.modalities.index(mod)][positions] >= 0
+            batch[library_key(mod)] = torch.from_numpy(np.where(observed, factors[positions], 1.0).astype(np.float32))
         for mod, data, n_feat, rows in zip(self.modalities, self.data, self.n_features, self.rows, strict=True):
             r = rows[positions]
             observed = r >= 0
@@ -132,8 +176,9 @@ class MultiModalDataset(Dataset):
 def resident_bytes(adata_manager: AnnDataManager, n_samples: int) -> int:
     """Bytes of ``n_samples`` samples held densely on a device (float32 data and masks, the indices)."""
     n_features = sum(
-        adata_manager.get_from_registry(x_key(m)).shape[1] + 1 for m in registered_modalities(adata_manager)
+        adata_manager.get_from_registry(x_key(m)).shape[1] + 2 for m in registered_modalities(adata_manager)
     )
+    n_features += adata_manager.summary_stats.get("n_covariates", 0)
     return n_samples * (4 * n_features + 8)
 
 

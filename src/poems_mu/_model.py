@@ -2,47 +2,42 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 from mudata import MuData
-from scipy import sparse
 from scvi.data import AnnDataManager, fields
 from scvi.data._manager import AnnDataManagerValidationCheck
 from scvi.model.base import BaseModelClass, VAEMixin
 
 from . import _constants as K
 from . import _validation as val
+from ._covariates import CovariatesField, covariate_keys, resolve_size_factor_keys
 from ._data import POEMSDataLoader, POEMSDataSplitter, observed_rows, registered_modalities
 from ._factors import FactorsMixin
+from ._likelihoods import module_starts, resolve_likelihoods
 from ._model_files import ModelFilesMixin
 from ._module import POEMSModule
 from ._outputs import OutputsMixin
 from ._prediction import PredictionMixin
+from ._results import ResultsMixin
 from ._training import TrainingMixin
 from ._training_plan import POEMSTrainingPlan
 
 logger = logging.getLogger(__name__)
 
-_CONSTANT_TOL = 1e-8
 
-
-def _feature_stats(data, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, SD (scale 1 for constant features) and 0/1 weight of each feature over the observed rows."""
-    x = data[rows[rows >= 0]]
-    x = x.toarray() if sparse.issparse(x) else np.asarray(x)
-    x = x.astype(np.float64)
-    mean = x.mean(0)
-    sd = x.std(0)
-    constant = sd <= _CONSTANT_TOL * (1 + np.abs(mean))
-    scale = np.where(constant, 1.0, sd)
-    return mean.astype(np.float32), scale.astype(np.float32), (~constant).astype(np.float32)
-
-
-class POEMS(ModelFilesMixin, PredictionMixin, FactorsMixin, OutputsMixin, VAEMixin, TrainingMixin, BaseModelClass):
+class POEMS(
+    ModelFilesMixin,
+    PredictionMixin,
+    FactorsMixin,
+    ResultsMixin,
+    OutputsMixin,
+    VAEMixin,
+    TrainingMixin,
+    BaseModelClass,
+):
     """POEMS: Product Of Experts for interpretable Multi-omics integration using Sparse decoding.
 
     Each modality has an encoder giving a Gaussian expert; a gating network weights the experts per sample; their
@@ -101,6 +96,13 @@ class POEMS(ModelFilesMixin, PredictionMixin, FactorsMixin, OutputsMixin, VAEMix
         In training, hide each observed modality of a sample from the encoders with this probability (a sample
         keeps at least one) while still reconstructing all of them, so that the decoders learn to work from the
         posterior of a subset: what :meth:`impute` asks of them. 0 (the default) trains on every sample's full set.
+    likelihood
+        Likelihood of each modality: one name for all, or ``{modality: name}`` (unnamed modalities are Gaussian).
+        ``"gaussian"``: continuous data, standardised per feature. ``"nb"``: raw counts (negative binomial with a
+        per-feature dispersion; mean ``ℓ_i exp(η_ij)``, ``ℓ_i`` the library size: the total of the sample's registered
+        counts, or ``setup_mudata(size_factor_key=...)``); its encoder sees ``log1p`` of the counts at the median
+        library size, standardised. ``"bernoulli"``: 0/1 data such as mutation calls (logit per feature). ``W`` means
+        the same under every likelihood: ``W[j, k] = 0`` removes factor k from feature j's link-scale output.
 
     Examples
     --------
@@ -142,6 +144,7 @@ class POEMS(ModelFilesMixin, PredictionMixin, FactorsMixin, OutputsMixin, VAEMix
         decoder_links: str = "auto",
         links_dense_every: int = 10,
         modality_dropout: float = 0.0,
+        likelihood: str | Mapping[str, str] = "gaussian",
     ):
         n_latent = val.check_model_args(
             n_latent,
@@ -163,14 +166,13 @@ class POEMS(ModelFilesMixin, PredictionMixin, FactorsMixin, OutputsMixin, VAEMix
         self.modalities = registered_modalities(self.adata_manager)
         n_features = [self.summary_stats[f"n_{K.x_key(m)}"] for m in self.modalities]
         rows = observed_rows(self.adata_manager)
-        stats = [
-            _feature_stats(self.adata_manager.get_from_registry(K.x_key(m)), r)
-            for m, r in zip(self.modalities, rows, strict=True)
-        ]
-        for mod, (_, _, weight) in zip(self.modalities, stats, strict=True):
+        names = resolve_likelihoods(likelihood, self.modalities)
+        #: the likelihood of each modality, ``{modality: name}``
+        self.likelihoods = dict(zip(self.modalities, names, strict=True))
+        starts = module_starts(self.adata_manager, self.modalities, names, rows)
+        for mod, weight in zip(self.modalities, starts["weight"], strict=True):
             val.warn_constant_features(mod, weight == 0)
-        means, scales, weights = (list(s) for s in zip(*stats, strict=True))
-        self._module_args = (self.modalities, n_features, means, scales, weights)
+        self._module_args = (self.modalities, n_features, starts["mean"], starts["scale"], starts["weight"])
         self._module_kwargs = {
             "n_latent": n_latent,
             "n_hidden_encoder": n_hidden_encoder,
@@ -193,6 +195,10 @@ class POEMS(ModelFilesMixin, PredictionMixin, FactorsMixin, OutputsMixin, VAEMix
             "decoder_links": decoder_links,
             "links_dense_every": links_dense_every,
             "modality_dropout": modality_dropout,
+            "likelihoods": names,
+            "n_covariates": int(self.summary_stats.get("n_covariates", 0)),
+            "log_library_reference": starts["log_library_reference"],
+            "link_bias": starts["bias"],
         }
         self.module = self._build_module()
         n_obs = np.stack([r >= 0 for r in rows], axis=1).sum(0)
@@ -202,7 +208,8 @@ class POEMS(ModelFilesMixin, PredictionMixin, FactorsMixin, OutputsMixin, VAEMix
                 f"{m}: {d} features, {n} samples" for m, d, n in zip(self.modalities, n_features, n_obs, strict=True)
             )
             + f"), n_latent={n_latent}, decoder={decoder}, gating={gating}, prior_expert={prior_expert}, "
-            f"kl_weight={kl_weight}, lambda0={lambda0}, lambda1={lambda1}."
+            f"kl_weight={kl_weight}, lambda0={lambda0}, lambda1={lambda1}, likelihoods={self.likelihoods}, "
+            f"covariate columns: {self._module_kwargs['n_covariates']}."
         )
         self.init_params_ = self._get_init_params(locals())
 
@@ -223,6 +230,10 @@ class POEMS(ModelFilesMixin, PredictionMixin, FactorsMixin, OutputsMixin, VAEMix
         modalities: Sequence[str] | None = None,
         layers: Mapping[str, str | None] | str | None = None,
         nan_rows_as_missing: bool = False,
+        batch_key: str | None = None,
+        categorical_covariate_keys: Sequence[str] | None = None,
+        continuous_covariate_keys: Sequence[str] | None = None,
+        size_factor_key: str | Mapping[str, str] | None = None,
         **kwargs,
     ) -> None:
         """Register a MuData for POEMS.
@@ -243,6 +254,23 @@ class POEMS(ModelFilesMixin, PredictionMixin, FactorsMixin, OutputsMixin, VAEMix
         nan_rows_as_missing
             Treat a sample whose whole row of a modality is NaN as not having that modality. Otherwise any
             non-finite value is an error.
+        batch_key
+            Column of ``mdata.obs`` with each sample's batch (plate, centre, cohort). Like the other categorical
+            covariates it enters every encoder (one-hot, next to the data) and every decoder as an additive
+            per-feature effect on the link scale (``η_j = f_j(z ⊙ W_j) + Γ_j · s``), so the latents need not carry
+            it and ``W`` keeps its meaning. Standardisation stays global (not per batch): the batch effects are the
+            model's to learn.
+        categorical_covariate_keys
+            More categorical columns of ``mdata.obs`` (e.g. sex, site), each one-hot encoded.
+        continuous_covariate_keys
+            Numeric columns of ``mdata.obs`` (e.g. age, purity), standardised with their training mean and SD.
+        size_factor_key
+            For count modalities (``likelihood="nb"``), the column of ``mdata.obs`` with each sample's library size,
+            or ``{modality: column}``; default: the total of the sample's registered counts.
+
+        Every sample needs a value of every covariate (NaN is an error). The categories seen here are the ones a
+        trained model knows: a new cohort with another category is an error naming it (map it to a training
+        category, or train with it). Covariates and library sizes are read from ``mdata.obs``, never written.
         **kwargs
             Passed to :meth:`scvi.data.AnnDataManager.register_fields`.
 
@@ -251,6 +279,8 @@ class POEMS(ModelFilesMixin, PredictionMixin, FactorsMixin, OutputsMixin, VAEMix
         val.check_mudata(mdata)
         modalities = val.resolve_modalities(mdata, modalities)
         layers = val.resolve_layers(mdata, modalities, layers)
+        categorical, continuous = covariate_keys(batch_key, categorical_covariate_keys, continuous_covariate_keys)
+        resolve_size_factor_keys(mdata, modalities, size_factor_key)
         for mod in modalities:
             val.check_modality_data(mod, mdata.mod[mod], layers[mod], nan_rows_as_missing)
             val.check_obsmap(mdata, mod)
@@ -260,6 +290,7 @@ class POEMS(ModelFilesMixin, PredictionMixin, FactorsMixin, OutputsMixin, VAEMix
             fields.MuDataLayerField(K.x_key(mod), layers[mod], mod_key=mod, is_count_data=False, mod_required=True)
             for mod in modalities
         ]
+        mudata_fields.append(CovariatesField(categorical, continuous))
         adata_manager = AnnDataManager(
             fields=mudata_fields,
             setup_method_args=setup_method_args,
@@ -287,101 +318,3 @@ class POEMS(ModelFilesMixin, PredictionMixin, FactorsMixin, OutputsMixin, VAEMix
                     "gates, contributions and `impute` work on such a cohort."
                 )
         return super()._validate_anndata(adata, copy_if_view=copy_if_view)
-
-    # ------------------------------------------------------------------------------------------------------
-    # results on the MuData
-    # ------------------------------------------------------------------------------------------------------
-    def _result_targets(self, mdata: MuData) -> list[tuple[str, object, str]]:
-        targets = [("obsm", mdata.obsm, k) for k in (K.LATENT_KEY, K.GATES_KEY, K.CONTRIBUTIONS_KEY)]
-        targets.append(("uns", mdata.uns, K.UNS_KEY))
-        targets += [("obs", mdata.obs, f"{K.GATE_OBS_PREFIX}{m}") for m in self.modalities]
-        for m in self.modalities:
-            if m not in mdata.mod:
-                continue
-            ad = mdata.mod[m]
-            targets.append((f"mod['{m}'].var", ad.var, K.SIGMA_KEY))
-            if self.module.decoder_type == "sparse":
-                keys = (K.W_KEY, K.PSTAR_KEY, K.EFFECTIVE_KEY, K.EFFECTIVE_SIGNED_KEY)
-                targets += [(f"mod['{m}'].varm", ad.varm, k) for k in keys]
-        return targets
-
-    def store_results(self, mdata: MuData | None = None, overwrite: bool = False, batch_size: int | None = None):
-        """Write the model's results onto the MuData.
-
-        Writes ``obsm["X_poems"]`` (posterior means), ``obsm["poems_gates"]`` and ``obs["poems_gate_<modality>"]``,
-        ``obsm["poems_contributions"]`` (:meth:`get_contributions`), ``mod[m].varm["poems_W"]``, ``["poems_pstar"]``,
-        ``["poems_effective"]`` and ``["poems_effective_signed"]`` (:meth:`get_effective_loadings`, unsigned and
-        ``signed=True``; sparse decoder only),
-        ``mod[m].var["poems_sigma"]`` and ``uns["poems"]``: model parameters, θ per modality, how sparse W is
-        (``"sparsity"``: per modality the share of ``|W| > 0.01``, of exact zeros and of slab links p* > 0.5), which
-        factors are active (``"active_factors"``: the table of :meth:`active_factors` over these samples, as columns,
-        with the rule's thresholds; plots and ``tl.top_features`` show only active factors by default) and how
-        training ended (``"training"``: per restart the epochs run, the best epoch restored and its held-out
-        criterion, and the restart kept). All of it survives ``mdata.write`` / ``read_h5mu``.
-
-        Parameters
-        ----------
-        mdata
-            MuData with the training features of any of the trained modalities (default: the training MuData); for
-            a new cohort lacking a modality, that modality's per-feature results are not written.
-        overwrite
-            Replace keys that already exist. Without it, existing keys raise an error and nothing is written.
-        batch_size
-            Minibatch size for inference.
-
-        Returns
-        -------
-        The MuData written to.
-
-        """
-        res = self._collect(mdata, batch_size, ["qz_mean", "alpha", "contributions"])
-        mdata = self.adata if mdata is None else mdata
-        existing = [f"{where}[{key!r}]" for where, store, key in self._result_targets(mdata) if key in store]
-        if existing and not overwrite:
-            raise ValueError(
-                f"These keys already exist and would be overwritten: {', '.join(existing)}. "
-                "Pass overwrite=True to replace them."
-            )
-        mdata.obsm[K.LATENT_KEY] = res["qz_mean"].astype(np.float32)
-        mdata.obsm[K.GATES_KEY] = pd.DataFrame(res["alpha"], index=mdata.obs_names, columns=list(self.modalities))
-        mdata.obsm[K.CONTRIBUTIONS_KEY] = self._contributions_frame(res["contributions"], mdata.obs_names)
-        for v, m in enumerate(self.modalities):
-            mdata.obs[f"{K.GATE_OBS_PREFIX}{m}"] = res["alpha"][:, v]
-            if m not in mdata.mod:  # a new cohort without this modality
-                continue
-            ad = mdata.mod[m]
-            ad.var[K.SIGMA_KEY] = self.get_feature_sigma(m).to_numpy()
-            if self.module.decoder_type == "sparse":
-                ad.varm[K.W_KEY] = self.get_loadings(m).to_numpy()
-                ad.varm[K.PSTAR_KEY] = self.get_slab_probabilities(m).to_numpy()
-                z = res["qz_mean"]
-                ad.varm[K.EFFECTIVE_KEY] = self._effective_loadings(v, z, batch_size).to_numpy()
-                ad.varm[K.EFFECTIVE_SIGNED_KEY] = self._effective_loadings(v, z, batch_size, signed=True).to_numpy()
-        uns = {
-            "params": json.dumps(
-                self.init_params_.get("non_kwargs", {}) | self.init_params_.get("kwargs", {}), default=str
-            ),
-            "modalities": list(self.modalities),
-            "factors": self.factor_names(),
-        }
-        if self.module.decoder_type == "sparse":
-            uns["theta"] = {m: self.module.priors[v].theta.cpu().numpy().copy() for v, m in enumerate(self.modalities)}
-            uns["sparsity"] = self.sparsity_summary().to_dict(orient="index")
-        if len(res["qz_mean"]) >= 2:  # a variance over samples needs two
-            uns[K.ACTIVE_FACTORS_KEY] = self._active_factors_record(res["qz_mean"])
-        summary = getattr(self, "training_summary_", None)
-        if summary:
-            runs = summary["runs"]
-            uns["training"] = {
-                "chosen_restart": int(summary["chosen_restart"]),
-                "epochs": np.array([r["epochs"] or 0 for r in runs], dtype=np.int64),
-                "best_epoch": np.array([-1 if r["best_epoch"] is None else r["best_epoch"] for r in runs]),
-                "validation_criterion": np.array(
-                    [np.nan if r["validation_criterion"] is None else r["validation_criterion"] for r in runs]
-                ),
-            }
-        if K.UNS_KEY in mdata.uns and isinstance(mdata.uns[K.UNS_KEY], Mapping):
-            # keep what tl functions stored (variance explained, subtyping metrics, ...)
-            uns = {**mdata.uns[K.UNS_KEY], **uns}
-        mdata.uns[K.UNS_KEY] = uns
-        return mdata

@@ -10,14 +10,17 @@ from torch import nn
 from torch.distributions import Normal
 
 from ._constants import mask_key, x_key
+from ._covariates import COVARIATES_KEY, library_key
 from .nn import (
+    LIKELIHOODS,
+    CovariateEffects,
     DenseDecoder,
     GatingNetwork,
-    GaussianLikelihood,
     ModalityEncoder,
     SparseDecoder,
     SpikeSlabLasso,
     drop_experts,
+    make_likelihood,
     product_of_experts,
 )
 
@@ -25,8 +28,14 @@ from .nn import (
 class POEMSModule(BaseModuleClass):
     """POEMS: Product Of Experts for interpretable Multi-omics integration using Sparse decoding.
 
-    Data reach the module standardised per feature (``(x − mean) / scale`` with the buffers below), so the
-    model is invariant to a per-feature affine change of the input; the likelihood is on that scale.
+    Each modality's encoder sees its data through a view suited to its likelihood, standardised per feature
+    (``(t(x) − mean) / scale`` with the buffers below): ``t(x) = x`` for ``"gaussian"`` and ``"bernoulli"``, and
+    ``t(x) = log1p(x · L₀ / ℓ)`` (counts at the reference library size L₀) for ``"nb"``. The decoder gives each
+    feature's value on the likelihood's link scale: the standardised mean (``"gaussian"``, so the model is invariant
+    to a per-feature affine change of the input), the log of the expected share of the library (``"nb"``, plus
+    ``log ℓ``) or the logit (``"bernoulli"``). Covariates (one-hot categories and standardised continuous values,
+    C columns) enter every encoder with the data and every decoder additively per feature
+    (:class:`~poems_mu.nn.CovariateEffects`).
 
     Parameters
     ----------
@@ -35,7 +44,7 @@ class POEMSModule(BaseModuleClass):
     n_features
         Number of features of each modality.
     feature_mean, feature_scale
-        Per-modality arrays used to standardise each feature (scale 1 for constant features).
+        Per-modality arrays used to standardise each feature of the encoders' view (scale 1 for constant features).
     feature_weight
         Per-modality 0/1 arrays: features with weight 0 (constant ones) do not enter the likelihood.
     n_latent
@@ -68,6 +77,15 @@ class POEMSModule(BaseModuleClass):
     modality_dropout
         In training, hide each observed modality of a sample from the encoders with this probability (at least one
         stays; :func:`~poems_mu.nn.drop_experts`), while every observed modality is still reconstructed.
+    likelihoods
+        Likelihood of each modality, ``"gaussian"``, ``"nb"`` or ``"bernoulli"`` (default all Gaussian).
+    n_covariates
+        Number C of encoded covariate columns (0: no covariates).
+    log_library_reference
+        Per modality, ``log L₀`` of the view of an ``"nb"`` modality (0 for the others).
+    link_bias
+        Per modality, the initial per-feature bias of the decoder (e.g. the log mean share of the library);
+        ``None`` starts every bias at 0.
 
     The spike-and-slab penalty on ``W`` is not part of the autograd loss: the training plan applies it as a
     proximal (soft-threshold) step after every optimizer step (:meth:`proximal_step`), then the E-step. It is still
@@ -103,8 +121,18 @@ class POEMSModule(BaseModuleClass):
         decoder_links: str = "auto",
         links_dense_every: int = 10,
         modality_dropout: float = 0.0,
+        likelihoods: Sequence[str] | None = None,
+        n_covariates: int = 0,
+        log_library_reference: Sequence[float] | None = None,
+        link_bias: Sequence[torch.Tensor] | None = None,
     ):
         super().__init__()
+        likelihoods = ["gaussian"] * len(modalities) if likelihoods is None else list(likelihoods)
+        unknown = [name for name in likelihoods if name not in LIKELIHOODS]
+        if unknown or len(likelihoods) != len(modalities):
+            raise ValueError(f"likelihoods must give one of {list(LIKELIHOODS)} per modality, got {likelihoods!r}.")
+        self.likelihood_names = likelihoods
+        self.n_covariates = int(n_covariates)
         if gating not in ("learned", "fixed"):
             raise ValueError(f"gating must be 'learned' or 'fixed', got {gating!r}.")
         if decoder not in ("sparse", "dense"):
@@ -119,8 +147,13 @@ class POEMSModule(BaseModuleClass):
             self.register_buffer(f"mean_{v}", torch.as_tensor(feature_mean[v], dtype=torch.float32))
             self.register_buffer(f"scale_{v}", torch.as_tensor(feature_scale[v], dtype=torch.float32))
             self.register_buffer(f"weight_{v}", torch.as_tensor(feature_weight[v], dtype=torch.float32))
+            log_ref = 0.0 if log_library_reference is None else float(log_library_reference[v])
+            self.register_buffer(f"log_library_ref_{v}", torch.tensor(log_ref, dtype=torch.float32))
         self.encoders = nn.ModuleList(
-            [ModalityEncoder(d, n_latent, n_hidden_encoder, n_layers_encoder, dropout) for d in n_features]
+            [
+                ModalityEncoder(d + self.n_covariates, n_latent, n_hidden_encoder, n_layers_encoder, dropout)
+                for d in n_features
+            ]
         )
         self.gate = GatingNetwork(len(self.modalities), n_latent, n_hidden_gate, fixed=gating == "fixed")
         chunk_kwargs = {"chunk_size": chunk_size, "links": decoder_links, "links_dense_every": links_dense_every}
@@ -139,7 +172,17 @@ class POEMSModule(BaseModuleClass):
         else:
             self.decoders = nn.ModuleList([DenseDecoder(d, n_latent, n_hidden_decoder) for d in n_features])
             self.priors = None
-        self.likelihoods = nn.ModuleList([GaussianLikelihood(d, prior_df=sigma_prior_df) for d in n_features])
+        self.likelihoods = nn.ModuleList(
+            [make_likelihood(name, d, sigma_prior_df) for name, d in zip(likelihoods, n_features, strict=True)]
+        )
+        self.covariate_effects = None
+        if self.n_covariates:
+            self.covariate_effects = nn.ModuleList([CovariateEffects(d, self.n_covariates) for d in n_features])
+        if link_bias is not None:
+            with torch.no_grad():
+                for dec, bias in zip(self.decoders, link_bias, strict=True):
+                    target = dec.b if decoder == "sparse" else dec.net[-1].bias
+                    target.copy_(torch.as_tensor(bias, dtype=target.dtype))
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def feature_stats(self, v: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -151,31 +194,80 @@ class POEMSModule(BaseModuleClass):
         mean, scale, _ = self.feature_stats(v)
         return ((x - mean) / scale) * observed.unsqueeze(-1)
 
+    def log_library(self, v: int, x: torch.Tensor, library: torch.Tensor | None) -> torch.Tensor | None:
+        """``log ℓ`` per sample of an ``"nb"`` modality (``library`` given, or the total of ``x``); else ``None``."""
+        if self.likelihood_names[v] != "nb":
+            return None
+        total = x.sum(-1) if library is None else library
+        return total.clamp_min(1.0).log()
+
+    def encoder_view(self, v: int, x: torch.Tensor, observed: torch.Tensor, log_lib: torch.Tensor | None):
+        """What encoder ``v`` sees: the likelihood's view of the data, standardised; absent rows exactly 0."""
+        if log_lib is not None:  # counts at the reference library size, log1p
+            x = torch.log1p(x * torch.exp(getattr(self, f"log_library_ref_{v}") - log_lib).unsqueeze(-1))
+        return self.standardise(v, x, observed)
+
+    def view_of_output(self, v: int, eta: torch.Tensor) -> torch.Tensor:
+        """The decoder output ``η`` mapped to the encoders' standardised view (the data's expected view)."""
+        mean, scale, _ = self.feature_stats(v)
+        name = self.likelihood_names[v]
+        if name == "gaussian":
+            return eta
+        if name == "bernoulli":
+            t = torch.sigmoid(eta)
+        else:
+            t = torch.log1p(torch.exp(eta + getattr(self, f"log_library_ref_{v}")))
+        return (t - mean) / scale
+
     def _observed(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
         return torch.stack([tensors[mask_key(m)] for m in self.modalities], dim=1).bool()
 
     # -- scvi interface ------------------------------------------------------------------------------------
     def _get_inference_input(self, tensors: dict[str, torch.Tensor]) -> dict:
-        return {"xs": [tensors[x_key(m)] for m in self.modalities], "observed": self._observed(tensors)}
+        return {
+            "xs": [tensors[x_key(m)] for m in self.modalities],
+            "observed": self._observed(tensors),
+            "libraries": [tensors.get(library_key(m)) for m in self.modalities],
+            "covariates": tensors.get(COVARIATES_KEY),
+        }
 
     def _get_generative_input(self, tensors: dict[str, torch.Tensor], inference_outputs: dict) -> dict:
-        return {"z": inference_outputs["z"]}
+        return {"z": inference_outputs["z"], "covariates": inference_outputs.get("covariates")}
 
     @auto_move_data
     def inference(
-        self, xs: list[torch.Tensor], observed: torch.Tensor, n_samples: int = 1, use_mean: bool = False
+        self,
+        xs: list[torch.Tensor],
+        observed: torch.Tensor,
+        libraries: list[torch.Tensor | None] | None = None,
+        covariates: torch.Tensor | None = None,
+        n_samples: int = 1,
+        use_mean: bool = False,
     ) -> dict:
         """Encode every modality, gate, and fuse the experts into ``q(z | x)``.
 
         ``z`` is one posterior sample (batch, K), ``n_samples`` of them (n_samples, batch, K), or with
         ``use_mean`` the posterior mean. ``contributions`` (batch, V[+1]) is each modality's share of the fused
         precision averaged over the factors, ``α_v τ_v / Σ_u α_u τ_u`` (the prior expert's share last when it is on).
+        ``libraries`` holds the library sizes of ``size_factor_key`` per modality (``None``: the total counts);
+        ``covariates`` (batch, C) the encoded covariates, required when the module has them.
         """
-        xs_std = [self.standardise(v, x, observed[:, v]) for v, x in enumerate(xs)]
+        if (covariates is None) != (self.n_covariates == 0):
+            raise ValueError(f"The module has {self.n_covariates} covariate columns; the minibatch does not match.")
+        libraries = [None] * len(xs) if libraries is None else libraries
+        log_libs = [self.log_library(v, x, lib) for v, (x, lib) in enumerate(zip(xs, libraries, strict=True))]
+        xs_std = [self.encoder_view(v, x, observed[:, v], log_libs[v]) for v, x in enumerate(xs)]
+        # the likelihood's target: the standardised data (Gaussian) or the data themselves (counts, 0/1)
+        targets = [
+            xs_std[v] if name == "gaussian" else x * observed[:, v].unsqueeze(-1)
+            for v, (name, x) in enumerate(zip(self.likelihood_names, xs, strict=True))
+        ]
         encoded, xs_in = observed, xs_std  # what the encoders see; the loss reconstructs every observed modality
         if self.training and self.modality_dropout > 0:
             encoded = drop_experts(observed, self.modality_dropout)
             xs_in = [x * encoded[:, v].unsqueeze(-1) for v, x in enumerate(xs_std)]
+        if covariates is not None:
+            xs_in = [torch.cat([x, covariates.to(x.dtype)], dim=-1) for x in xs_in]
         mus, logvars = zip(*(enc(x) for enc, x in zip(self.encoders, xs_in, strict=True)), strict=True)
         mu, logvar = torch.stack(mus, dim=1), torch.stack(logvars, dim=1)
         log_alpha = self.gate(mu, encoded)
@@ -192,13 +284,34 @@ class POEMSModule(BaseModuleClass):
             "alpha": log_alpha.exp(),
             "contributions": shares.mean(-1),
             "xs_std": xs_std,
+            "targets": targets,
+            "log_libraries": log_libs,
+            "covariates": covariates,
             "observed": observed,
         }
 
     @auto_move_data
-    def generative(self, z: torch.Tensor) -> dict:
-        """Decode ``z`` ((batch, K) or (n_samples, batch, K)) into each modality's mean (standardised scale)."""
-        return {"px_means": [dec(z) for dec in self.decoders]}
+    def generative(self, z: torch.Tensor, covariates: torch.Tensor | None = None) -> dict:
+        """Decode ``z`` ((batch, K) or (n_samples, batch, K)) into each modality's output on its link scale.
+
+        ``px_means[v]`` is the standardised mean (Gaussian), the log share of the library (negative binomial) or
+        the logit (Bernoulli), with the additive covariate effects when the module has covariates.
+        """
+        return {"px_means": [self.decode(v, z, covariates) for v in range(len(self.modalities))]}
+
+    def decode(self, v: int, z: torch.Tensor, covariates: torch.Tensor | None = None) -> torch.Tensor:
+        """Modality ``v``'s decoder output on its link scale, with the covariate effects (see :meth:`generative`)."""
+        px = self.decoders[v](z)
+        if self.covariate_effects is not None:
+            if covariates is None:
+                raise ValueError(f"The module has {self.n_covariates} covariate columns: pass `covariates`.")
+            px = px + self.covariate_effects[v](covariates.to(px.dtype))
+        return px
+
+    def constant_value(self, v: int) -> torch.Tensor:
+        """Per feature, the training value of a constant feature in data units (meaningful where weight is 0)."""
+        mean = self.feature_stats(v)[0]
+        return torch.expm1(mean) if self.likelihood_names[v] == "nb" else mean
 
     def loss(
         self,
@@ -218,7 +331,11 @@ class POEMSModule(BaseModuleClass):
         rec = {}
         for v, mod in enumerate(self.modalities):
             _, _, weight = self.feature_stats(v)
-            nll = self.likelihoods[v].nll(inference_outputs["xs_std"][v], generative_outputs["px_means"][v])
+            nll = self.likelihoods[v].nll(
+                inference_outputs["targets"][v],
+                generative_outputs["px_means"][v],
+                inference_outputs["log_libraries"][v],
+            )
             nll = (nll * weight).sum(-1)
             if nll.dim() == 2:  # (n_samples, batch)
                 nll = nll.mean(0)
@@ -248,8 +365,13 @@ class POEMSModule(BaseModuleClass):
 
     # -- sparsity -------------------------------------------------------------------------------------------
     def sigma_penalty(self) -> torch.Tensor:
-        """Negative log prior of the per-feature noise variances, summed over modalities (not divided by n)."""
-        return sum(lik.prior_penalty(self.feature_stats(v)[2]) for v, lik in enumerate(self.likelihoods))
+        """Negative log priors of the likelihoods' per-feature parameters (Gaussian σ², negative binomial θ) and of
+        the covariate effects, summed over modalities (not divided by n).
+        """
+        total = sum(lik.prior_penalty(self.feature_stats(v)[2]) for v, lik in enumerate(self.likelihoods))
+        for v, eff in enumerate(self.covariate_effects or []):
+            total = total + eff.prior_penalty(self.feature_stats(v)[2])
+        return total
 
     def ssl_penalty(self) -> torch.Tensor:
         """Spike-and-slab lasso penalties ``Σ λ*|W|`` of every W (not divided by n; 0 for the dense decoder)."""

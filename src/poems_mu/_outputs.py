@@ -130,12 +130,27 @@ class OutputsMixin:
         p = self.module.priors[v].p_star.detach().cpu().numpy().copy()
         return pd.DataFrame(p, index=self._var_names(modality), columns=self.factor_names())
 
-    def get_feature_sigma(self, modality: str) -> pd.Series:
-        """Per-feature residual SD, in the units of the input data."""
+    def _check_likelihood(self, modality: str, name: str, what: str) -> int:
         v = self._check_modality(modality)
+        if self.likelihoods[modality] != name:
+            raise ValueError(
+                f"{what} exists only for modalities modelled with likelihood {name!r}; modality {modality!r} uses "
+                f"{self.likelihoods[modality]!r}."
+            )
+        return v
+
+    def get_feature_sigma(self, modality: str) -> pd.Series:
+        """Per-feature residual SD of a Gaussian modality, in the units of the input data."""
+        v = self._check_likelihood(modality, "gaussian", "A residual SD")
         _, scale, _ = self.module.feature_stats(v)
         sigma = (self.module.likelihoods[v].sigma * scale).detach().cpu().numpy()
         return pd.Series(sigma, index=self._var_names(modality), name="poems_sigma")
+
+    def get_nb_theta(self, modality: str) -> pd.Series:
+        """Per-feature inverse dispersion θ of a negative binomial modality (count variance ``μ + μ²/θ``)."""
+        v = self._check_likelihood(modality, "nb", "An inverse dispersion")
+        theta = self.module.likelihoods[v].theta.detach().cpu().numpy().astype(np.float64)
+        return pd.Series(theta, index=self._var_names(modality), name="poems_nb_theta")
 
     def _var_names(self, modality: str) -> pd.Index:
         return self.adata.mod[modality].var_names.copy()
@@ -184,12 +199,14 @@ class OutputsMixin:
     def get_effective_loadings(
         self, modality: str, mdata: MuData | None = None, batch_size: int | None = None, signed: bool = False
     ) -> pd.DataFrame:
-        """Effective loadings: mean over samples of ``∂x̂_ij/∂z_ik × sd(z_k)`` (standardised data units).
+        """Effective loadings: mean over samples of ``∂η_ij/∂z_ik × sd(z_k)``, on the decoder's link scale.
 
         ``|W[j, k]|`` only bounds the effect of factor k on feature j (``∂x̂_j/∂z_k = W[j, k] ⟨c_j, A_k ⊙
         1[pre_j > 0]⟩``); this is the effect itself, at each sample's posterior mean, scaled by the spread of the
-        factor over the samples, so it reads as "change of the standardised feature for one SD of the factor".
-        Exactly 0 where ``W[j, k] = 0``.
+        factor over the samples, so it reads as "change of the feature for one SD of the factor" on the link scale:
+        standardised units for a Gaussian modality, natural-log fold change of the expected count for a negative
+        binomial one, log odds for a Bernoulli one. Exactly 0 where ``W[j, k] = 0``. Covariate effects are additive
+        and do not enter.
 
         Parameters
         ----------

@@ -36,7 +36,11 @@ class PredictionMixin:
         ``σ_j²`` (what it cannot predict at all): ``sqrt(Var_q[x̂_j(z)] + σ_j²)``, so that mean ± 1.645 SD is a
         90 % predictive interval under the Gaussian likelihood. Values are in the units of the registered data
         (the per-feature standardisation undone); a constant training feature is predicted as that constant,
-        with SD 0.
+        with SD 0. Under the other likelihoods the prediction is the likelihood's mean and the SD again adds its
+        variance to the spread over ``z``: for ``"nb"`` the expected counts at the reference library size (the
+        median training library, so samples are comparable whatever their depth; multiply by ``ℓ_i / L₀`` for a
+        sample's own depth), for ``"bernoulli"`` the probability of a 1 (SD ``sqrt(p (1 − p))``). Covariates
+        enter the prediction as in training (each sample's own values).
 
         The draws are seeded with ``scvi.settings.seed`` (the global torch RNG is left as it was), so a call is
         reproducible; they depend on ``batch_size``. Nothing is written to the MuData.
@@ -94,8 +98,10 @@ class PredictionMixin:
         module = self.module
         module.eval()
         feat_mean, scale, weight = module.feature_stats(v)
-        sigma2 = module.likelihoods[v].sigma.square()
-        keep = weight > 0
+        likelihood, gaussian = module.likelihoods[v], module.likelihood_names[v] == "gaussian"
+        # counts are predicted at the reference library size (the training median)
+        log_ref = getattr(module, f"log_library_ref_{v}")
+        keep, constant = weight > 0, module.constant_value(v)
         means, sds = [], []
         device = feat_mean.device
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -104,11 +110,16 @@ class PredictionMixin:
             for tensors in minibatches(dataset, batch_size):
                 inf = module.inference(**module._get_inference_input(tensors), n_samples=int(n_samples))
                 z = inf["z"] if n_samples > 1 else inf["z"].unsqueeze(0)
-                px = module.decoders[v](z)  # (n_samples, batch, D), standardised scale
-                mean = torch.where(keep, px.mean(0), 0.0)
-                var = torch.where(keep, px.var(0, unbiased=False) + sigma2, 0.0)
-                means.append((feat_mean + scale * mean).cpu().numpy())
-                sds.append((scale * var.sqrt()).cpu().numpy())
+                eta = module.decode(v, z, inf["covariates"])  # (n_samples, batch, D), link scale
+                log_lib = log_ref.expand(eta.shape[1])
+                draws = likelihood.mean(eta, log_lib)
+                # law of total variance: spread of the decoded means + the likelihood's own variance
+                var = draws.var(0, unbiased=False) + likelihood.variance(eta, log_lib).mean(0)
+                mean = draws.mean(0)
+                if gaussian:  # back from the standardised scale
+                    mean, var = feat_mean + scale * mean, scale.square() * var
+                means.append(torch.where(keep, mean, constant).cpu().numpy())
+                sds.append(torch.where(keep, var.clamp_min(0).sqrt(), 0.0).cpu().numpy())
         var_names = self._var_names(modality)
         mean_df = pd.DataFrame(np.concatenate(means).astype(np.float64), index=obs_names.copy(), columns=var_names)
         if not return_std:

@@ -18,7 +18,9 @@ from mudata import MuData
 
 from . import _validation as val
 from ._constants import x_key
-from ._data import MultiModalDataset, modality_rows, observed_rows
+from ._covariates import covariate_matrix, registered_covariates, resolve_size_factor_keys, size_factors
+from ._data import MultiModalDataset, modality_rows, observed_rows, registered_size_factors
+from ._likelihoods import check_likelihood_data
 
 
 def resolve_samples(obs_names: pd.Index, samples: Sequence[str] | str | None) -> np.ndarray:
@@ -65,7 +67,9 @@ def query_dataset(
     """The dataset of ``samples`` of ``mdata`` (default: the training MuData), seen through ``condition_on``.
 
     Returns the dataset (its minibatches as in training, modalities outside ``condition_on`` or absent from
-    ``mdata`` masked) and the names of its samples. Errors name the modality, argument or samples at fault.
+    ``mdata`` masked) and the names of its samples. Errors name the modality, argument or samples at fault; a new
+    MuData's data are checked against each modality's likelihood, and its covariates are encoded as in training
+    (a category the model did not see is an error).
     """
     modalities = list(model.modalities)
     condition_on = list(modalities) if condition_on is None else list(condition_on)
@@ -75,6 +79,8 @@ def query_dataset(
         manager = model.adata_manager
         data = [manager.get_from_registry(x_key(m)) for m in modalities]
         rows = observed_rows(manager)
+        covariates = covariate_matrix(mdata, registered_covariates(manager))
+        libraries = registered_size_factors(manager)
     else:
         setup_args = model.adata_manager.registry["setup_args"]
         var_names = {m: model.adata.mod[m].var_names for m in modalities}
@@ -89,12 +95,26 @@ def query_dataset(
             else:
                 data.append(None)
                 rows.append(np.full(mdata.n_obs, -1, dtype=np.int64))
+        for m, d, r in zip(modalities, data, rows, strict=True):
+            if d is not None:
+                check_likelihood_data(m, model.likelihoods[m], d, r, where=" of this MuData")
+        covariates = covariate_matrix(mdata, registered_covariates(model.adata_manager))
+        given = setup_args.get("size_factor_key")
+        if isinstance(given, dict):
+            given = {m: k for m, k in given.items() if m in present}
+        keys = resolve_size_factor_keys(mdata, present, given)
+        libraries = {
+            m: size_factors(mdata, k, m, observed=rows[modalities.index(m)] >= 0)
+            for m, k in keys.items()
+            if model.likelihoods[m] == "nb"
+        }
     rows = [r if m in condition_on else np.full_like(r, -1) for m, r in zip(modalities, rows, strict=True)]
     positions = resolve_samples(mdata.obs_names, samples)
     obs_names = mdata.obs_names[positions]
     observed = np.stack([r[positions] >= 0 for r in rows], axis=1)
     val.check_samples_observed(obs_names, observed[:, [modalities.index(m) for m in condition_on]], condition_on, what)
-    return MultiModalDataset.from_arrays(modalities, data, n_features, rows, positions), obs_names
+    dataset = MultiModalDataset.from_arrays(modalities, data, n_features, rows, positions, covariates, libraries)
+    return dataset, obs_names
 
 
 def minibatches(dataset: MultiModalDataset, batch_size: int | None) -> Iterator[dict[str, torch.Tensor]]:

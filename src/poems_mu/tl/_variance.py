@@ -21,9 +21,14 @@ def variance_explained(
 ) -> pd.DataFrame:
     """Share of each modality's variance explained by each factor and by the whole latent space.
 
-    On the standardised scale the model works on (each feature centred and scaled over its observed samples;
+    On the standardised scale the encoders see (each feature centred and scaled over its observed samples;
     constant features left out), with the posterior means ``z̄`` of every sample and only the samples that have
-    the modality::
+    the modality. For a Gaussian modality that is the data standardised; for a negative binomial one ``log1p`` of
+    the counts at the median library size, standardised, against the same transform of the expected counts; for a
+    Bernoulli one the 0/1 values standardised, against the predicted probability. (The link scale itself has no
+    observed counterpart: the log of a zero count is not finite.) With covariates, ``x̂`` includes their effects,
+    so the total is what the factors and the covariates explain together, and the per-factor values are each
+    factor's share::
 
         R²_v(z) = 1 − Σ_i Σ_j (x_ij − x̂_ij(z_i))² / Σ_i Σ_j (x_ij − x̄_j)²
         R²_v    = R²_v(z̄)                                       (total)
@@ -102,9 +107,10 @@ def variance_explained(
             if col < n_latent:
                 zk = z.clone()
                 zk[:, col] = z_mean[col]
-            px = module.generative(zk)["px_means"]
+            px = module.generative(zk, inf["covariates"])["px_means"]
             for v in range(n_var):
-                res = (xs[v] - px[v][masks[v]].double()).pow(2) * weights[v]
+                pred = module.view_of_output(v, px[v][masks[v]]).double()
+                res = (xs[v] - pred).pow(2) * weights[v]
                 ssr[v, col] += float(res.sum())
     sst = np.array(
         [
