@@ -35,3 +35,45 @@ def breast_trained():
     # a short warm-up, so that the E-step (which starts when the warm-up ends) runs in these 25 epochs
     model.train(max_epochs=25, n_epochs_kl_warmup=10, enable_progress_bar=False)
     return mdata, model
+
+
+def make_mixed_mudata(n: int = 80, seed: int = 0, batch_shift: float = 0.0):
+    """Planted toy cohort: ``rna`` NB counts (library sizes varying 4-fold), ``prot`` Gaussian, ``mut`` 0/1, all
+    driven by 3 factors; ``obs["batch"]`` (A/B, alternating) adds ``batch_shift`` to the log-means and to prot;
+    ``obs["age"]`` is continuous, ``obs["group"]`` the sign of factor 1.
+    """
+    import anndata as ad
+    import mudata as md
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 3))
+    batch = np.arange(n) % 2
+    w_rna = rng.normal(size=(3, 30)) * (rng.random((3, 30)) < 0.4)
+    library = rng.uniform(2e5, 8e5, size=n)
+    log_share = z @ w_rna * 0.6 + rng.normal(-3.5, 0.5, size=30) + batch_shift * batch[:, None]
+    share = np.exp(log_share) / np.exp(log_share).sum(1, keepdims=True)
+    mu = share * library[:, None]
+    counts = rng.negative_binomial(10, 10 / (10 + mu)).astype(np.float32)
+    prot = (z @ rng.normal(size=(3, 20)) + rng.normal(size=(n, 20)) + batch_shift * batch[:, None]).astype(np.float32)
+    logits = z @ (rng.normal(size=(3, 15)) * 1.5) - 0.5
+    mut = (rng.random((n, 15)) < 1 / (1 + np.exp(-logits))).astype(np.float32)
+    names = [f"s{i}" for i in range(n)]
+    mods = {}
+    for key, x in {"rna": counts, "prot": prot, "mut": mut}.items():
+        a = ad.AnnData(x)
+        a.obs_names = names
+        a.var_names = [f"{key}_{j}" for j in range(x.shape[1])]
+        mods[key] = a
+    mdata = md.MuData(mods)
+    mdata.obs["batch"] = np.where(batch == 1, "B", "A")
+    mdata.obs["age"] = rng.normal(60, 10, size=n)
+    mdata.obs["group"] = np.where(z[:, 0] > 0, "high", "low")
+    mdata.obs["library"] = counts.sum(1)
+    return mdata
+
+
+@pytest.fixture
+def mixed_mudata():
+    """:func:`make_mixed_mudata` as a fixture (a function: call it with the size and seed you need)."""
+    return make_mixed_mudata

@@ -28,24 +28,27 @@ def _as_list(keys, arg: str) -> list[str]:
         return []
     if isinstance(keys, str):
         return [keys]
-    keys = list(keys)
+    keys = list(keys) if isinstance(keys, (list, tuple, pd.Index)) else [keys]
     if not all(isinstance(k, str) for k in keys):
         raise ValueError(f"`{arg}` takes column names of mdata.obs (strings), got {keys!r}.")
     return keys
 
 
-def covariate_keys(batch_key, categorical_covariate_keys, continuous_covariate_keys) -> tuple[list[str], list[str]]:
-    """The categorical keys (``batch_key`` first) and the continuous keys, checked for repeats."""
-    categorical = _as_list(batch_key, "batch_key") + _as_list(categorical_covariate_keys, "categorical_covariate_keys")
-    continuous = _as_list(continuous_covariate_keys, "continuous_covariate_keys")
-    every = categorical + continuous
+def covariate_keys(batch_key, categorical_covariate_keys, continuous_covariate_keys) -> dict[str, str]:
+    """``{obs column: argument that named it}``, categorical keys first (``batch_key`` first); repeats refused."""
+    named = {
+        "batch_key": _as_list(batch_key, "batch_key"),
+        "categorical_covariate_keys": _as_list(categorical_covariate_keys, "categorical_covariate_keys"),
+        "continuous_covariate_keys": _as_list(continuous_covariate_keys, "continuous_covariate_keys"),
+    }
+    every = [k for keys in named.values() for k in keys]
     repeated = sorted({k for k in every if every.count(k) > 1})
     if repeated:
         raise ValueError(
             f"Covariate keys {repeated} are given more than once across batch_key, categorical_covariate_keys and "
             "continuous_covariate_keys; name each obs column once."
         )
-    return categorical, continuous
+    return {k: arg for arg, keys in named.items() for k in keys}
 
 
 def _column(mdata, key: str, arg: str) -> pd.Series:
@@ -83,16 +86,18 @@ class CovariatesField(BaseAnnDataField):
 
     Parameters
     ----------
-    categorical_keys
-        Columns of ``mdata.obs`` one-hot encoded (``batch_key`` first).
-    continuous_keys
-        Columns of ``mdata.obs`` standardised with their training mean and SD.
+    keys
+        ``{obs column: argument}`` from :func:`covariate_keys`: columns named by ``batch_key`` and
+        ``categorical_covariate_keys`` are one-hot encoded, those of ``continuous_covariate_keys`` standardised with
+        their training mean and SD.
 
     """
 
-    def __init__(self, categorical_keys: Sequence[str], continuous_keys: Sequence[str]):
+    def __init__(self, keys: Mapping[str, str]):
         super().__init__()
-        self.categorical_keys, self.continuous_keys = list(categorical_keys), list(continuous_keys)
+        self.arguments = dict(keys)
+        self.categorical_keys = [k for k, arg in keys.items() if arg != "continuous_covariate_keys"]
+        self.continuous_keys = [k for k, arg in keys.items() if arg == "continuous_covariate_keys"]
 
     registry_key = COVARIATES_KEY
     attr_name = "obs"
@@ -107,7 +112,7 @@ class CovariatesField(BaseAnnDataField):
 
     def validate_field(self, mdata) -> None:
         for key in self.categorical_keys:
-            _column(mdata, key, "batch_key / categorical_covariate_keys")
+            _column(mdata, key, self.arguments[key])
         for key in self.continuous_keys:
             _continuous(mdata, key)
 
@@ -126,6 +131,7 @@ class CovariatesField(BaseAnnDataField):
             means.append(float(values.mean()))
             sds.append(float(values.std()) if values.std() > 0 else 1.0)
         return {
+            "arguments": dict(self.arguments),
             "categorical_keys": list(self.categorical_keys),
             "categories": categories,
             "continuous_keys": list(self.continuous_keys),
@@ -173,7 +179,8 @@ def covariate_matrix(mdata, state: Mapping | None) -> np.ndarray | None:
         return None
     blocks = []
     for key in state["categorical_keys"]:
-        values = _column(mdata, key, "batch_key / categorical_covariate_keys").astype(str).to_numpy()
+        arg = state.get("arguments", {}).get(key, "categorical_covariate_keys")
+        values = _column(mdata, key, arg).astype(str).to_numpy()
         levels = list(state["categories"][key])
         codes = pd.Index(levels).get_indexer(values)
         if (codes < 0).any():

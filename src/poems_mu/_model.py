@@ -279,7 +279,7 @@ class POEMS(
         val.check_mudata(mdata)
         modalities = val.resolve_modalities(mdata, modalities)
         layers = val.resolve_layers(mdata, modalities, layers)
-        categorical, continuous = covariate_keys(batch_key, categorical_covariate_keys, continuous_covariate_keys)
+        covariates = covariate_keys(batch_key, categorical_covariate_keys, continuous_covariate_keys)
         resolve_size_factor_keys(mdata, modalities, size_factor_key)
         for mod in modalities:
             val.check_modality_data(mod, mdata.mod[mod], layers[mod], nan_rows_as_missing)
@@ -290,7 +290,7 @@ class POEMS(
             fields.MuDataLayerField(K.x_key(mod), layers[mod], mod_key=mod, is_count_data=False, mod_required=True)
             for mod in modalities
         ]
-        mudata_fields.append(CovariatesField(categorical, continuous))
+        mudata_fields.append(CovariatesField(covariates))
         adata_manager = AnnDataManager(
             fields=mudata_fields,
             setup_method_args=setup_method_args,
