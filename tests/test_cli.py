@@ -15,8 +15,12 @@ import poems_mu as pm
 from poems_mu._cli import main
 
 
-def _tiny_h5mu(path, n=40, seed=0):
-    """Two modalities driven by one two-group factor; 'b' is absent (not padded) for the last 10 samples."""
+def _tiny_h5mu(path, n=40, seed=0, counts=False):
+    """Two modalities driven by one two-group factor; 'b' is absent (not padded) for the last 10 samples.
+
+    With ``counts``, also a count modality 'rna' (integers, every sample) and obs columns 'plate' (a batch),
+    'age' (numeric) and 'depth' (library sizes).
+    """
     rng = np.random.default_rng(seed)
     names = [f"s{i}" for i in range(n)]
     group = np.repeat(["g1", "g2"], n // 2)
@@ -29,10 +33,22 @@ def _tiny_h5mu(path, n=40, seed=0):
     a.layers["raw"] = a.X.copy()
     xb = (z @ rng.normal(size=(1, 8)) + 0.3 * rng.normal(size=(n, 8))).astype(np.float32)
     b = ad.AnnData(xb[:-10], obs=pd.DataFrame(index=names[:-10]), var=pd.DataFrame(index=[f"b{j}" for j in range(8)]))
+    mods = {"a": a, "b": b}
+    if counts:
+        rate = np.exp(0.8 * z @ rng.normal(size=(1, 10)) + 1.5)
+        mods["rna"] = ad.AnnData(
+            rng.poisson(rate).astype(np.float32),
+            obs=pd.DataFrame(index=names),
+            var=pd.DataFrame(index=[f"r{j}" for j in range(10)]),
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mdata = md.MuData({"a": a, "b": b})
+        mdata = md.MuData(mods)
     mdata.obs["group"] = pd.Categorical(group)
+    if counts:
+        mdata.obs["plate"] = pd.Categorical(np.tile(["p1", "p2"], n // 2))
+        mdata.obs["age"] = rng.uniform(30, 80, size=n)
+        mdata.obs["depth"] = mods["rna"].X.sum(1) + 1.0
     mdata.write(str(path))
     return path
 
@@ -121,6 +137,19 @@ def test_fit_overwrite_replaces_output(fitted, tmp_path, capsys):
         (["--layers", "a=counts"], "counts"),
         (["--layers", "a:raw", "b=x"], "MODALITY=LAYER"),
         (["--label-key", "nope"], "nope"),
+        (["--likelihood", "a=poisson"], "Modality 'a': unknown likelihood 'poisson'"),
+        (["--likelihood", "b=gaussian", "a=nb"], "Modality 'a' is modelled with likelihood 'nb'"),  # non-integer
+        (["--likelihood", "nb"], "negative or non-integer values"),
+        (["--likelihood", "c=nb"], "not registered"),
+        (["--likelihood", "a="], "--likelihood expects MODALITY=LIKELIHOOD"),
+        (["--likelihood", "=nb"], "--likelihood expects MODALITY=LIKELIHOOD"),
+        (["--likelihood", "a=nb", "--likelihood", "a=gaussian"], "--likelihood names modality 'a' twice"),
+        (["--batch-key", "plate"], "'plate' is not a column of mdata.obs"),
+        (["--categorical-covariate", "site"], "'site' is not a column of mdata.obs"),
+        (["--continuous-covariate", "group"], "is not numeric"),
+        (["--batch-key", "group", "--categorical-covariate", "group"], "more than once"),
+        (["--size-factor-key", "depth"], "'depth' is not a column of mdata.obs"),
+        (["--size-factor-key", "group"], "not numeric"),
     ],
 )
 def test_fit_bad_arguments_give_one_line_errors(fitted, tmp_path, capsys, extra, message):
@@ -132,6 +161,88 @@ def test_fit_bad_arguments_give_one_line_errors(fitted, tmp_path, capsys, extra,
     assert "Traceback" not in err
     if message != "nope":  # errors found before training write nothing
         assert not out.exists()
+        assert not out.with_name("x_model").exists()
+
+
+@pytest.fixture(scope="module")
+def fitted_counts(tmp_path_factory):
+    """`poems-mu fit` with a count modality, a batch, a continuous covariate and library sizes."""
+    tmp = tmp_path_factory.mktemp("cli_counts")
+    src = _tiny_h5mu(tmp / "in.h5mu", counts=True)
+    out = tmp / "out.h5mu"
+    argv = [str(src), "-o", str(out), "--n-latent", "3", "--max-epochs", "2", "--quiet", "--accelerator", "cpu"]
+    argv += ["--likelihood", "rna=nb", "--batch-key", "plate", "--continuous-covariate", "age"]
+    argv += ["--size-factor-key", "depth", "--devices", "1"]
+    import io
+    from contextlib import redirect_stdout
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert main(["fit", *argv]) == 0
+    return src, out, buf.getvalue()
+
+
+def test_fit_with_count_likelihood_and_covariates(fitted_counts):
+    src, out, stdout = fitted_counts
+    result = md.read_h5mu(out)
+    stored = result.uns["poems"]
+    assert dict(stored["likelihoods"]) == {"a": "gaussian", "b": "gaussian", "rna": "nb"}
+    assert list(stored["covariates"]) == ["plate=p1", "plate=p2", "age"]
+    assert "poems_nb_theta" in result["rna"].var and "poems_sigma" not in result["rna"].var
+    assert "poems_sigma" in result["a"].var
+    # the saved model was set up with the covariates and reloads to the same latent
+    model = pm.POEMS.load(str(out.with_name("out_model")), result)
+    assert model.likelihoods == {"a": "gaussian", "b": "gaussian", "rna": "nb"}
+    setup = model.adata_manager.registry["setup_args"]
+    assert setup["batch_key"] == "plate" and list(setup["continuous_covariate_keys"]) == ["age"]
+    assert setup["size_factor_key"] == "depth"
+    np.testing.assert_allclose(model.get_latent_representation(), result.obsm["X_poems"], atol=1e-5)
+    # the summary names each modality's likelihood, the covariates and the library sizes
+    lines = stdout.splitlines()
+    (rna,) = [ln for ln in lines if ln.startswith("  rna ")]
+    assert " nb " in rna and "10 features" in rna and "40 samples" in rna
+    (a_line,) = [ln for ln in lines if ln.startswith("  a ")]
+    assert " gaussian " in a_line
+    assert "covariates   batch plate (2 categories), age (continuous)" in lines
+    assert "library size obs 'depth' (nb modalities)" in lines
+
+
+def test_fit_single_likelihood_for_all_modalities(fitted_counts, tmp_path, capsys):
+    src, _, _ = fitted_counts
+    out = tmp_path / "nb.h5mu"
+    argv = ["fit", str(src), "-o", str(out), "--modalities", "rna", "--likelihood", "nb", "--n-latent", "2"]
+    assert main([*argv, "--max-epochs", "1", "--quiet", "--categorical-covariate", "plate", "group"]) == 0
+    result = md.read_h5mu(out)
+    assert dict(result.uns["poems"]["likelihoods"]) == {"rna": "nb"}
+    assert list(result.uns["poems"]["covariates"]) == ["plate=p1", "plate=p2", "group=g1", "group=g2"]
+    stdout = capsys.readouterr().out
+    assert "covariates   plate (2 categories), group (2 categories)" in stdout  # no batch key: not called a batch
+    assert "library size" not in stdout
+
+
+def test_fit_without_covariates_prints_no_covariate_line(fitted):
+    _, _, stdout = fitted
+    assert "covariates" not in stdout and "library size" not in stdout
+    assert all(" gaussian " in ln for ln in stdout.splitlines() if ln.startswith(("  a ", "  b ")))
+
+
+def test_fit_size_factors_need_a_count_modality(fitted_counts, tmp_path, capsys):
+    src, _, _ = fitted_counts
+    out = tmp_path / "x.h5mu"
+    assert main(["fit", str(src), "-o", str(out), "--size-factor-key", "depth", "--max-epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("poems-mu: error: ") and "likelihood 'nb'" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_fit_help_lists_the_model_options(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--likelihood MOD=LIKELIHOOD", "--batch-key KEY", "--size-factor-key KEY"):
+        assert option in text
+    assert "--categorical-covariate KEY" in text and "--continuous-covariate KEY" in text and "bernoulli" in text
 
 
 def test_fit_missing_or_unreadable_input(tmp_path, capsys):

@@ -1,12 +1,12 @@
 """Command line: ``poems-mu fit`` trains POEMS on an ``.h5mu`` file; ``poems-mu demo`` runs it on bundled data.
 
-Errors in the input (a missing file, an unknown modality, a bad layer, ...) are reported as one line,
-``poems-mu: error: ...``, with exit status 2 and no stack trace; ``--debug`` shows the trace.
+Errors in the input (a missing file, an unknown modality, a bad layer, an unknown likelihood, a covariate that is not
+a column of ``obs``, data that do not suit their likelihood, ...) are reported as one line, ``poems-mu: error: ...``,
+with exit status 2 and no stack trace; ``--debug`` shows the trace. The options are parsed in :mod:`._cli_args`.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -16,122 +16,11 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-PROG = "poems-mu"
+from ._cli_args import DEMO_FILE, PROG, CLIError, build_parser, model_kwargs, setup_kwargs
+
 #: |W| above this counts as a non-zero loading in the summary (as in the training log's W_density)
 W_NONZERO = 0.01
-DEMO_FILE = "poems_demo.h5mu"
 DEMO_LABEL_KEY = "subtype"
-
-
-class CLIError(Exception):
-    """An error to show as ``poems-mu: error: <message>`` (exit status 2)."""
-
-
-# --------------------------------------------------------------------------------------------------------------
-# argument parsing
-# --------------------------------------------------------------------------------------------------------------
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _devices(text: str) -> int | list[int] | str:
-    """``auto``, a number of devices (``2``) or a comma-separated list of device ids (``0,1``)."""
-    if text == "auto":
-        return text
-    try:
-        if "," in text:
-            return [int(t) for t in text.split(",") if t.strip()]
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected 'auto', a number of devices or a comma-separated list of ids, got {text!r}"
-        ) from None
-
-
-def _layers(entries: Sequence[str] | None) -> dict[str, str] | str | None:
-    """``mod=layer`` entries as a mapping; a single entry without ``=`` names one layer for every modality."""
-    if not entries:
-        return None
-    if len(entries) == 1 and "=" not in entries[0]:
-        return entries[0]
-    out: dict[str, str] = {}
-    for entry in entries:
-        mod, sep, layer = entry.partition("=")
-        if not sep or not mod or not layer:
-            raise CLIError(f"--layers expects MODALITY=LAYER entries (or a single layer name for all), got {entry!r}")
-        if mod in out:
-            raise CLIError(f"--layers names modality {mod!r} twice")
-        out[mod] = layer
-    return out
-
-
-def _add_training_args(p: argparse.ArgumentParser, max_epochs_help: str) -> None:
-    p.add_argument("--n-latent", type=_positive_int, default=None, help="number of latent factors K")
-    p.add_argument("--max-epochs", type=_positive_int, default=None, help=max_epochs_help)
-    p.add_argument(
-        "--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, mps, ... (default: auto)"
-    )
-    p.add_argument(
-        "--devices",
-        type=_devices,
-        default="auto",
-        help="number of devices (e.g. 2), a list of ids (0,1) or auto (default: auto); several devices train with DDP",
-    )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``poems-mu`` argument parser."""
-    from . import __version__
-
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="POEMS: Product Of Experts for interpretable Multi-omics integration using Sparse decoding.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show full stack traces on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-
-    fit = sub.add_parser(
-        "fit",
-        help="train POEMS on a MuData file and write the results",
-        description="Read a MuData (.h5mu), train POEMS, store the results on it (obsm['X_poems'], gates, "
-        "loadings, ...) and write it to OUTPUT; the model is saved to '<OUTPUT stem>_model/' next to OUTPUT.",
-    )
-    fit.add_argument("input", help="input MuData file (.h5mu)")
-    fit.add_argument("-o", "--output", required=True, help="output MuData file (.h5mu)")
-    fit.add_argument("--modalities", nargs="+", metavar="MOD", help="modalities to integrate (default: all)")
-    fit.add_argument(
-        "--layers",
-        nargs="+",
-        metavar="MOD=LAYER",
-        help="layer holding each modality's data (default .X); a single name without '=' applies to all",
-    )
-    fit.add_argument(
-        "--label-key", default=None, help="obs column with known groups: print subtyping metrics of the embedding"
-    )
-    _add_training_args(fit, "maximum number of epochs (default: the model's; early stopping may end sooner)")
-    fit.set_defaults(func=_run_fit)
-
-    demo = sub.add_parser(
-        "demo",
-        help="train on the bundled breast_tcga data; write results, figures and subtyping metrics",
-        description=f"Train POEMS on the bundled TCGA breast cancer data (mRNA, miRNA, protein; protein missing "
-        f"for 70 of 220 samples), write {DEMO_FILE} and PNG figures to OUT_DIR and print subtyping metrics.",
-    )
-    demo.add_argument("--out-dir", default=".", help="folder for the outputs (default: current folder)")
-    _add_training_args(demo, "maximum number of epochs (default: the model's; early stopping may end sooner)")
-    demo.set_defaults(func=_run_demo)
-    return parser
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -206,10 +95,6 @@ def _say(text: str) -> None:
         print(text, flush=True)
 
 
-def _model_kwargs(args) -> dict:
-    return {} if args.n_latent is None else {"n_latent": args.n_latent}
-
-
 def _summary(mdata, model, seconds: float, metrics=None, files: Sequence[Path] = (), title: str = "") -> str:
     """One screen: data, training, gates, loadings density, metrics and files written."""
     import numpy as np
@@ -220,7 +105,7 @@ def _summary(mdata, model, seconds: float, metrics=None, files: Sequence[Path] =
     lines = [
         f"== {title or 'POEMS'} ==",
         f"samples      {mdata.n_obs}",
-        "modalities   (mean gate α and mean effective contribution over the samples that have the modality;",
+        "modalities   (likelihood; mean gate α and mean effective contribution over the samples that have it;",
         "              W: share of |W| > 0.01, of exact zeros, and of slab links p* > 0.5)",
     ]
     gates = model.get_gating_weights()
@@ -231,12 +116,14 @@ def _summary(mdata, model, seconds: float, metrics=None, files: Sequence[Path] =
         n_feat = mdata.mod[mod].n_vars
         g = gates.loc[present, mod].to_numpy()
         c = contrib.loc[present, mod].to_numpy()
-        line = f"  {mod:<12} {n_feat:>7} features  {int(present.sum()):>6} samples  gate {g.mean():.3f}"
+        line = f"  {mod:<12} {model.likelihoods[mod]:<9} {n_feat:>7} features  {int(present.sum()):>6} samples"
+        line += f"  gate {g.mean():.3f}"
         line += f"  contribution {c.mean():.3f}"
         if sparsity is not None:
             r = sparsity.loc[mod]
             line += f"  W > {W_NONZERO:g}: {r['density']:.3f}, zeros {r['zeros']:.3f}, slab {r['slab']:.3f}"
         lines.append(line)
+    lines += _covariate_lines(model)
     stopped = f" (max {max_epochs}, stopped early)" if max_epochs and epochs < max_epochs else ""
     runs = getattr(model, "training_summary_", {}).get("runs", [])
     best = runs[model.training_summary_["chosen_restart"]]["best_epoch"] if runs else None
@@ -250,6 +137,24 @@ def _summary(mdata, model, seconds: float, metrics=None, files: Sequence[Path] =
         lines.append("written")
         lines += [f"  {f}" for f in files]
     return "\n".join(lines)
+
+
+def _covariate_lines(model) -> list[str]:
+    """The covariates and library sizes the model was set up with (none: no lines)."""
+    from ._covariates import registered_covariates
+
+    state = registered_covariates(model.adata_manager) or {}
+    setup = model.adata_manager.registry["setup_args"]
+    batch = setup.get("batch_key")
+    parts = [
+        f"{'batch ' if key == batch else ''}{key} ({len(state['categories'][key])} categories)"
+        for key in state.get("categorical_keys", [])
+    ]
+    parts += [f"{key} (continuous)" for key in state.get("continuous_keys", [])]
+    lines = [f"covariates   {', '.join(parts)}"] if parts else []
+    if setup.get("size_factor_key") is not None:
+        lines.append(f"library size obs {setup['size_factor_key']!r} (nb modalities)")
+    return lines
 
 
 def _evaluate(mdata, label_key: str):
@@ -277,14 +182,14 @@ def _run_fit(args) -> int:
         raise CLIError(f"input file {args.input!r} does not exist")
     if output.resolve() == Path(args.input).resolve():
         raise CLIError("the output must be a different file from the input")
-    layers = _layers(args.layers)
+    setup, model_args = setup_kwargs(args), model_kwargs(args)  # malformed options fail before reading the file
     try:
         mdata = mudata.read_h5mu(args.input)
     except (OSError, ValueError, KeyError) as err:
         raise CLIError(f"cannot read {args.input!r} as a MuData (.h5mu) file: {err}") from None
     scvi.settings.seed = args.seed
-    POEMS.setup_mudata(mdata, modalities=args.modalities, layers=layers)
-    model = POEMS(mdata, **_model_kwargs(args))
+    POEMS.setup_mudata(mdata, **setup)
+    model = POEMS(mdata, **model_args)
     existing = [f"{where}[{key!r}]" for where, store, key in model._result_targets(mdata) if key in store]
     if existing:
         # results of an earlier model: the output gets this model's results only (the input file is not touched)
@@ -317,7 +222,7 @@ def _run_demo(args) -> int:
     mdata = datasets.breast_tcga()
     scvi.settings.seed = args.seed
     POEMS.setup_mudata(mdata)
-    model = POEMS(mdata, **_model_kwargs(args))
+    model = POEMS(mdata, **model_kwargs(args))
     _say(
         f"Training POEMS on the bundled breast_tcga data: {mdata.n_obs} samples, "
         f"modalities {', '.join(model.modalities)} (protein missing for "
@@ -386,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         with _quiet_libraries():
-            return args.func(args)
+            return {"fit": _run_fit, "demo": _run_demo}[args.command](args)
     except CLIError as err:
         if args.debug:
             raise
