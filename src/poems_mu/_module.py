@@ -11,6 +11,7 @@ from torch.distributions import Normal
 
 from ._constants import mask_key, x_key
 from ._covariates import COVARIATES_KEY, library_key
+from ._module_sparsity import SparsityMixin
 from .nn import (
     LIKELIHOODS,
     CovariateEffects,
@@ -25,7 +26,7 @@ from .nn import (
 )
 
 
-class POEMSModule(BaseModuleClass):
+class POEMSModule(SparsityMixin, BaseModuleClass):
     """POEMS: Product Of Experts for interpretable Multi-omics integration using Sparse decoding.
 
     Each modality's encoder sees its data through a view suited to its likelihood, standardised per feature
@@ -363,7 +364,7 @@ class POEMSModule(BaseModuleClass):
             extra_metrics=metrics,
         )
 
-    # -- sparsity -------------------------------------------------------------------------------------------
+    # -- global priors ----------------------------------------------------------------------------------------
     def sigma_penalty(self) -> torch.Tensor:
         """Negative log priors of the likelihoods' per-feature parameters (Gaussian σ², negative binomial θ) and of
         the covariate effects, summed over modalities (not divided by n).
@@ -372,58 +373,3 @@ class POEMSModule(BaseModuleClass):
         for v, eff in enumerate(self.covariate_effects or []):
             total = total + eff.prior_penalty(self.feature_stats(v)[2])
         return total
-
-    def ssl_penalty(self) -> torch.Tensor:
-        """Spike-and-slab lasso penalties ``Σ λ*|W|`` of every W (not divided by n; 0 for the dense decoder)."""
-        if self.priors is None:
-            return torch.zeros((), device=self.mean_0.device)
-        return sum(prior.penalty(dec.W) for prior, dec in zip(self.priors, self.decoders, strict=True))
-
-    def global_penalty(self) -> torch.Tensor:
-        """Spike-and-slab lasso penalties on every W plus the σ priors (not yet divided by ``n_obs``)."""
-        return self.sigma_penalty() + self.ssl_penalty()
-
-    def sparse_weights(self) -> list[torch.nn.Parameter]:
-        """The W of every sparse decoder (empty for the dense decoder): no weight decay, a proximal step instead."""
-        return [] if self.priors is None else [dec.W for dec in self.decoders]
-
-    @torch.no_grad()
-    def anneal_sparsity(self, fraction: float, mode: str = "scale") -> None:
-        """Warm every spike-and-slab prior up to ``fraction`` of its strength (see :meth:`SpikeSlabLasso.anneal`)."""
-        for prior in self.priors or []:
-            prior.anneal(fraction, mode)
-
-    @torch.no_grad()
-    def proximal_step(self, step_sizes: Sequence[torch.Tensor | float], n_obs: int, e_step: bool = True) -> None:
-        """Soft-threshold every W with the step sizes the optimizer just used, then (``e_step``) run the E-step.
-
-        ``step_sizes[v]`` is a scalar or a per-entry tensor shaped like ``W_v``; the threshold of entry (j, k) is
-        ``step · λ*_jk / n_obs`` (the penalty is a global term, divided by the number of training samples).
-        """
-        if self.priors is None:
-            return
-        for prior, dec, step in zip(self.priors, self.decoders, step_sizes, strict=True):
-            prior.prox(dec.W, step / n_obs)
-        if e_step:
-            self.e_step()
-
-    @torch.no_grad()
-    def e_step(self) -> None:
-        """Update p* and θ of every modality from its current W (call after each optimizer step)."""
-        if self.priors is None:
-            return
-        for prior, dec in zip(self.priors, self.decoders, strict=True):
-            prior.e_step(dec.W)
-
-    @torch.no_grad()
-    def sparsity_metrics(self) -> dict[str, torch.Tensor]:
-        """θ mean, W density (``|W| > 0.01``), share of exact zeros and of slab links (p* > 0.5) per modality."""
-        if self.priors is None:
-            return {}
-        out = {}
-        for mod, prior, dec in zip(self.modalities, self.priors, self.decoders, strict=True):
-            out[f"theta_{mod}"] = prior.theta.mean()
-            out[f"W_density_{mod}"] = (dec.W.abs() > 0.01).float().mean()
-            out[f"W_zero_{mod}"] = (dec.W == 0).float().mean()
-            out[f"W_slab_{mod}"] = (prior.p_star > 0.5).float().mean()
-        return out
