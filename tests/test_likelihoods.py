@@ -176,3 +176,27 @@ def test_variance_explained_on_the_encoders_view(mixed_mudata):
     r2 = pm.tl.variance_explained(model, store=False).set_index(["modality", "factor"])["r2"]
     for m in model.modalities:
         assert 0.05 < r2[(m, "total")] < 1, m
+
+
+def test_the_tools_work_on_a_model_with_every_likelihood_and_covariates(mixed_mudata):
+    mdata = mixed_mudata(60)
+    setup = {"batch_key": "batch", "continuous_covariate_keys": ["age"]}
+    model = _trained(mdata, epochs=4, **setup)
+    model.store_results()
+    for m in model.modalities:  # the effective loadings (link scale) are exactly 0 where W is
+        w, eff = mdata[m].varm["poems_W"], mdata[m].varm["poems_effective"]
+        assert np.all(eff[w == 0] == 0) and np.isfinite(eff).all()
+    r2 = pm.tl.variance_explained(model, store=False)
+    assert set(r2.modality) == set(model.modalities) and np.isfinite(r2.r2).all()
+    top = pm.tl.top_features(model, n=3)
+    assert set(top["modality"]) <= set(model.modalities) and len(top) > 0
+    assert len(pm.tl.active_factors(model)) == 4
+    pairs = pm.tl.cross_omic_associations(model)
+    assert {"rna", "mut"} <= set(pairs["modality_a"]) | set(pairs["modality_b"])
+    cv = pm.tl.cross_validate(
+        mdata,
+        n_folds=2,
+        model_kwargs={"n_latent": 3, "likelihood": LIKELIHOOD},
+        train_kwargs={"max_epochs": 2},
+    )
+    assert len(cv) == 2 and np.isfinite(cv["elbo_test"]).all() and {"r2_rna", "r2_mut"} <= set(cv.columns)
