@@ -200,3 +200,66 @@ def test_the_tools_work_on_a_model_with_every_likelihood_and_covariates(mixed_mu
         train_kwargs={"max_epochs": 2},
     )
     assert len(cv) == 2 and np.isfinite(cv["elbo_test"]).all() and {"r2_rna", "r2_mut"} <= set(cv.columns)
+
+
+def test_size_factors_are_used_as_given_even_below_one(mixed_mudata):
+    """DESeq-style size factors (library / median, half of them < 1) give the same encoder view as the totals."""
+    mdata = mixed_mudata(40)
+    mdata.obs["sf"] = mdata.obs["library"] / mdata.obs["library"].median()
+    modules = {}
+    for key in (None, "sf"):
+        pm.POEMS.setup_mudata(mdata, size_factor_key=key)
+        model = pm.POEMS(mdata, n_latent=3, likelihood={"rna": "nb"})
+        tensors = next(iter(model._make_data_loader(adata=mdata, batch_size=40)))
+        modules[key] = model.module.eval(), tensors
+    (plain, t0), (scaled, t1) = modules[None], modules["sf"]
+    view0 = plain.inference(**plain._get_inference_input(t0))
+    view1 = scaled.inference(**scaled._get_inference_input(t1))
+    torch.testing.assert_close(view0["xs_std"][0], view1["xs_std"][0], rtol=1e-4, atol=1e-4)
+    shift = view0["log_libraries"][0] - view1["log_libraries"][0]
+    torch.testing.assert_close(shift, torch.full_like(shift, float(np.log(mdata.obs["library"].median()))))
+    assert (view1["log_libraries"][0] < 0).sum() >= 15  # below 1, not clamped
+
+
+def test_new_cohorts_are_checked_on_every_path(mixed_mudata):
+    mdata = mixed_mudata(40)
+    pm.POEMS.setup_mudata(mdata, size_factor_key="library", batch_key="batch")
+    scvi.settings.seed = 0
+    model = pm.POEMS(mdata, n_latent=3, likelihood=LIKELIHOOD)
+    model.train(max_epochs=1, enable_progress_bar=False)
+    query = mixed_mudata(20, seed=2)
+    query.obs.loc["s1", "library"] = np.nan
+    with pytest.raises(ValueError, match=r"mdata.obs\['library'\] is missing, zero.*\['s1'\]"):
+        pm.tl.variance_explained(model, query, store=False)  # scvi's loader path
+    with pytest.raises(ValueError, match=r"mdata.obs\['library'\] is missing"):
+        model.get_latent_representation(query)  # the query path
+    query.obs.loc["s1", "library"] = 1000.0
+    query["mut"].X[0, 0] = 3
+    with pytest.raises(ValueError, match=r"'mut' of this MuData is modelled with likelihood 'bernoulli'"):
+        model.get_elbo(query)
+    # a cohort without the count modality needs no library sizes
+    no_counts = md.MuData({m: query[m].copy() for m in ("prot",)})
+    no_counts.obs["batch"] = query.obs["batch"].to_numpy()
+    assert model.get_latent_representation(no_counts).shape == (20, 3)
+    # and one whose batch is stored as floats (after a merge, say) matches integer training labels
+    mdata.obs["plate"] = np.arange(40) % 2
+    pm.POEMS.setup_mudata(mdata, batch_key="plate")
+    model = pm.POEMS(mdata, n_latent=3)
+    model.train(max_epochs=1, enable_progress_bar=False)
+    query.obs["plate"] = (np.arange(20) % 2).astype(float)
+    assert model.get_latent_representation(query).shape == (20, 3)
+
+
+def test_a_folder_saved_before_the_count_likelihoods_loads(mixed_mudata, tmp_path):
+    mdata = mixed_mudata(30)
+    pm.POEMS.setup_mudata(mdata)
+    model = pm.POEMS(mdata, n_latent=3)
+    model.train(max_epochs=1, enable_progress_bar=False)
+    model.save(tmp_path / "m", save_anndata=True)
+    state_file = tmp_path / "m" / "poems_state.pt"
+    state = torch.load(state_file, weights_only=True)
+    old = {k: v for k, v in state.items() if not k.startswith("log_library_ref_")}
+    assert len(old) == len(state) - 3
+    torch.save(old, state_file)
+    loaded = pm.POEMS.load(tmp_path / "m")
+    np.testing.assert_allclose(loaded.get_latent_representation(), model.get_latent_representation(), atol=1e-6)

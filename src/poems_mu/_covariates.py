@@ -81,6 +81,17 @@ def _continuous(mdata, key: str) -> np.ndarray:
     return values
 
 
+def _labels(column: pd.Series) -> np.ndarray:
+    """Category labels as strings; whole numbers read the same whether stored as int or float (1 and 1.0)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return _labels(pd.Series(column.cat.categories))[column.cat.codes.to_numpy()]
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        values = column.to_numpy(dtype=np.float64)
+        if np.all(values == np.round(values)):
+            return values.astype(np.int64).astype(str)
+    return column.astype(str).to_numpy()
+
+
 class CovariatesField(BaseAnnDataField):
     """The sample covariates of a MuData as one registry field (state: the encoding; nothing written to the data).
 
@@ -122,8 +133,11 @@ class CovariatesField(BaseAnnDataField):
         for key in self.categorical_keys:
             column = mdata.obs[key]
             levels = column.cat.categories if isinstance(column.dtype, pd.CategoricalDtype) else None
-            observed = pd.unique(column.astype(str))
-            levels = [str(c) for c in levels if str(c) in set(observed)] if levels is not None else sorted(observed)
+            observed = set(_labels(column))
+            if levels is not None:
+                levels = [c for c in _labels(pd.Series(levels)) if c in observed]
+            else:
+                levels = sorted(observed)
             categories[key] = levels
         means, sds = [], []
         for key in self.continuous_keys:
@@ -180,7 +194,7 @@ def covariate_matrix(mdata, state: Mapping | None) -> np.ndarray | None:
     blocks = []
     for key in state["categorical_keys"]:
         arg = state.get("arguments", {}).get(key, "categorical_covariate_keys")
-        values = _column(mdata, key, arg).astype(str).to_numpy()
+        values = _labels(_column(mdata, key, arg))
         levels = list(state["categories"][key])
         codes = pd.Index(levels).get_indexer(values)
         if (codes < 0).any():

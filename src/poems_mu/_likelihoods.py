@@ -36,7 +36,7 @@ def resolve_likelihoods(likelihood, modalities: Sequence[str]) -> list[str]:
             f"got {likelihood!r}."
         )
     for mod, name in names.items():
-        if name not in LIKELIHOODS:
+        if not isinstance(name, str) or name not in LIKELIHOODS:
             raise ValueError(
                 f"Modality {mod!r}: unknown likelihood {name!r}; choose one of {list(LIKELIHOODS)} "
                 "('nb' for raw counts, 'bernoulli' for 0/1 data, 'gaussian' for anything continuous)."
@@ -102,8 +102,7 @@ def modality_start(name: str, data, rows: np.ndarray, library: np.ndarray | None
     x = _dense(data, rows)
     n_features = x.shape[1]
     if name == "nb":
-        lib = x.sum(1) if library is None else np.asarray(library, dtype=np.float64)[rows >= 0]
-        lib = np.maximum(lib, 1.0)
+        lib = np.maximum(x.sum(1), 1.0) if library is None else np.asarray(library, dtype=np.float64)[rows >= 0]
         log_ref = float(np.log(np.median(lib))) if len(lib) else 0.0
         share = x / lib[:, None]
         mean, scale, weight = _standardisation(np.log1p(share * np.exp(log_ref)))

@@ -13,14 +13,21 @@ from scvi.model.base import BaseModelClass, VAEMixin
 
 from . import _constants as K
 from . import _validation as val
-from ._covariates import CovariatesField, covariate_keys, resolve_size_factor_keys
-from ._data import POEMSDataLoader, POEMSDataSplitter, observed_rows, registered_modalities
+from ._covariates import (
+    CovariatesField,
+    covariate_keys,
+    covariate_matrix,
+    registered_covariates,
+    resolve_size_factor_keys,
+)
+from ._data import POEMSDataLoader, POEMSDataSplitter, modality_rows, observed_rows, registered_modalities
 from ._factors import FactorsMixin
 from ._likelihoods import module_starts, resolve_likelihoods
 from ._model_files import ModelFilesMixin
 from ._module import POEMSModule
 from ._outputs import OutputsMixin
 from ._prediction import PredictionMixin
+from ._query import check_query_data
 from ._results import ResultsMixin
 from ._training import TrainingMixin
 from ._training_plan import POEMSTrainingPlan
@@ -317,4 +324,12 @@ class POEMS(
                     f"This method needs every trained modality, and this MuData lacks {lacking}. The latents, "
                     "gates, contributions and `impute` work on such a cohort."
                 )
+            setup_args = self.adata_manager.registry["setup_args"]
+            layers, nan_missing = setup_args.get("layers") or {}, bool(setup_args.get("nan_rows_as_missing", False))
+            held = {}
+            for m in self.modalities:
+                data = val.modality_matrix(adata.mod[m], layers.get(m))
+                held[m] = (data, modality_rows(adata, m, data, nan_missing))
+            check_query_data(self, adata, held)
+            covariate_matrix(adata, registered_covariates(self.adata_manager))
         return super()._validate_anndata(adata, copy_if_view=copy_if_view)

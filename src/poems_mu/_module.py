@@ -185,6 +185,15 @@ class POEMSModule(SparsityMixin, BaseModuleClass):
                     target = dec.b if decoder == "sparse" else dec.net[-1].bias
                     target.copy_(torch.as_tensor(bias, dtype=target.dtype))
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # folders and checkpoints written before the count likelihoods existed lack log L₀ (all their modalities
+        # are Gaussian, for which it is 0): keep the module's own value
+        for v in range(len(self.modalities)):
+            key = f"{prefix}log_library_ref_{v}"
+            if key not in state_dict and self.likelihood_names[v] == "gaussian":
+                state_dict[key] = getattr(self, f"log_library_ref_{v}").clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     # -- helpers ---------------------------------------------------------------------------------------------
     def feature_stats(self, v: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(mean, scale, weight)`` buffers of modality ``v``."""
@@ -199,8 +208,9 @@ class POEMSModule(SparsityMixin, BaseModuleClass):
         """``log ℓ`` per sample of an ``"nb"`` modality (``library`` given, or the total of ``x``); else ``None``."""
         if self.likelihood_names[v] != "nb":
             return None
-        total = x.sum(-1) if library is None else library
-        return total.clamp_min(1.0).log()
+        if library is None:  # the total counts; a sample with none gets ℓ = 1 (its counts are all 0 anyway)
+            return x.sum(-1).clamp_min(1.0).log()
+        return library.log()  # size factors as given (checked positive), e.g. DESeq-style ones around 1
 
     def encoder_view(self, v: int, x: torch.Tensor, observed: torch.Tensor, log_lib: torch.Tensor | None):
         """What encoder ``v`` sees: the likelihood's view of the data, standardised; absent rows exactly 0."""
@@ -217,7 +227,7 @@ class POEMSModule(SparsityMixin, BaseModuleClass):
         if name == "bernoulli":
             t = torch.sigmoid(eta)
         else:
-            t = torch.log1p(torch.exp(eta + getattr(self, f"log_library_ref_{v}")))
+            t = torch.nn.functional.softplus(eta + getattr(self, f"log_library_ref_{v}"))  # log1p(exp(·)), stably
         return (t - mean) / scale
 
     def _observed(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -57,6 +57,24 @@ def resolve_condition(modalities: Sequence[str], condition_on: Sequence[str] | s
     return condition_on
 
 
+def check_query_data(model, mdata: MuData, held: dict) -> dict[str, np.ndarray]:
+    """Checks a new MuData's modalities against their likelihoods and returns the library sizes of its ``"nb"``
+    modalities that come from ``size_factor_key`` (checked positive where observed).
+
+    ``held`` maps each modality the MuData holds to ``(data, rows)``, ``data`` its registered matrix (or ``None``)
+    and ``rows`` the row of each sample in it (−1 = absent).
+    """
+    for m, (data, rows) in held.items():
+        if data is not None:
+            check_likelihood_data(m, model.likelihoods[m], data, rows, where=" of this MuData")
+    counts = [m for m, (data, _) in held.items() if data is not None and model.likelihoods[m] == "nb"]
+    given = model.adata_manager.registry["setup_args"].get("size_factor_key")
+    if isinstance(given, dict):
+        given = {m: k for m, k in given.items() if m in counts}
+    keys = resolve_size_factor_keys(mdata, counts, given)
+    return {m: size_factors(mdata, k, m, observed=held[m][1] >= 0) for m, k in keys.items()}
+
+
 def query_dataset(
     model,
     mdata: MuData | None,
@@ -95,19 +113,9 @@ def query_dataset(
             else:
                 data.append(None)
                 rows.append(np.full(mdata.n_obs, -1, dtype=np.int64))
-        for m, d, r in zip(modalities, data, rows, strict=True):
-            if d is not None:
-                check_likelihood_data(m, model.likelihoods[m], d, r, where=" of this MuData")
+        libraries = check_query_data(model, mdata, dict(zip(modalities, zip(data, rows, strict=True), strict=True)))
+        libraries = {m: lib for m, lib in libraries.items() if m in condition_on}
         covariates = covariate_matrix(mdata, registered_covariates(model.adata_manager))
-        given = setup_args.get("size_factor_key")
-        if isinstance(given, dict):
-            given = {m: k for m, k in given.items() if m in present}
-        keys = resolve_size_factor_keys(mdata, present, given)
-        libraries = {
-            m: size_factors(mdata, k, m, observed=rows[modalities.index(m)] >= 0)
-            for m, k in keys.items()
-            if model.likelihoods[m] == "nb"
-        }
     rows = [r if m in condition_on else np.full_like(r, -1) for m, r in zip(modalities, rows, strict=True)]
     positions = resolve_samples(mdata.obs_names, samples)
     obs_names = mdata.obs_names[positions]
