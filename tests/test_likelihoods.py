@@ -47,7 +47,7 @@ def test_unknown_likelihood_names_the_modality(mixed_mudata):
         pm.POEMS(mdata, likelihood={"rna": "poisson"})
     with pytest.raises(ValueError, match=r"not registered: \['rnaseq'\]"):
         pm.POEMS(mdata, likelihood={"rnaseq": "nb"})
-    with pytest.raises(ValueError, match="takes a name or a mapping"):
+    with pytest.raises(ValueError, match=r"`likelihood` takes a likelihood name .* or a mapping"):
         pm.POEMS(mdata, likelihood=["nb"])
 
 

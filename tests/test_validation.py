@@ -103,7 +103,9 @@ def test_unknown_modality_and_layer_list_what_exists():
     _fails_clearly(
         ValueError, _setup(mdata, layers={"a": "raw"}), "Layer 'raw' not found in modality 'a'", "['counts']"
     )
-    _fails_clearly(ValueError, _setup(mdata, layers={"c": "counts"}), "`layers` names modality ['c']")
+    _fails_clearly(
+        ValueError, _setup(mdata, layers={"c": "counts"}), "`layers` names modalities that are not registered: ['c']"
+    )
 
 
 def test_an_empty_modality_is_refused():

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from scvi.data.fields import BaseAnnDataField
 
+from ._validation import per_modality
+
 COVARIATES_KEY = "covariates"  # registry key and minibatch key of the encoded covariates (samples × C)
 LIBRARY_PREFIX = "L_"  # minibatch key of a modality's library sizes from ``size_factor_key``
 
@@ -222,23 +224,8 @@ def registered_covariates(adata_manager) -> Mapping | None:
 # -- library sizes ------------------------------------------------------------------------------------------------
 def resolve_size_factor_keys(mdata, modalities: Sequence[str], size_factor_key) -> dict[str, str]:
     """``{modality: obs column}`` of the library sizes given (a string names one column for every modality)."""
-    if size_factor_key is None:
-        return {}
-    if isinstance(size_factor_key, str):
-        keys = dict.fromkeys(modalities, size_factor_key)
-    elif isinstance(size_factor_key, Mapping):
-        unknown = [m for m in size_factor_key if m not in modalities]
-        if unknown:
-            raise ValueError(
-                f"`size_factor_key` names modalities that are not registered: {unknown}; the modalities are "
-                f"{list(modalities)}."
-            )
-        keys = {m: k for m, k in size_factor_key.items() if k is not None}
-    else:
-        raise ValueError(
-            "`size_factor_key` takes a column of mdata.obs (one for every count modality) or a mapping "
-            f"{{modality: column}}, got {size_factor_key!r}."
-        )
+    given = per_modality(size_factor_key, modalities, "size_factor_key", "a column of mdata.obs")
+    keys = {m: k for m, k in given.items() if k is not None}
     for mod, key in keys.items():
         size_factors(mdata, key, mod)
     return keys

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import sparse
 
+from ._validation import per_modality
 from .nn import LIKELIHOODS
 
 _CONSTANT_TOL = 1e-8
@@ -20,28 +21,15 @@ _CONSTANT_TOL = 1e-8
 
 def resolve_likelihoods(likelihood, modalities: Sequence[str]) -> list[str]:
     """One likelihood name per modality from ``likelihood`` (a name, or ``{modality: name}``, the rest Gaussian)."""
-    modalities = list(modalities)
-    if isinstance(likelihood, str):
-        names = dict.fromkeys(modalities, likelihood)
-    elif isinstance(likelihood, Mapping):
-        unknown = [m for m in likelihood if m not in modalities]
-        if unknown:
-            raise ValueError(
-                f"`likelihood` names modalities that are not registered: {unknown}; the modalities are {modalities}."
-            )
-        names = {m: likelihood.get(m, "gaussian") for m in modalities}
-    else:
-        raise ValueError(
-            f"`likelihood` takes a name or a mapping {{modality: name}} with names in {list(LIKELIHOODS)}, "
-            f"got {likelihood!r}."
-        )
+    names = per_modality(likelihood, modalities, "likelihood", f"a likelihood name ({list(LIKELIHOODS)})")
+    names = {m: "gaussian" if name is None else name for m, name in names.items()}
     for mod, name in names.items():
         if not isinstance(name, str) or name not in LIKELIHOODS:
             raise ValueError(
                 f"Modality {mod!r}: unknown likelihood {name!r}; choose one of {list(LIKELIHOODS)} "
                 "('nb' for raw counts, 'bernoulli' for 0/1 data, 'gaussian' for anything continuous)."
             )
-    return [names[m] for m in modalities]
+    return list(names.values())
 
 
 def _values(block) -> np.ndarray:
@@ -56,24 +44,29 @@ def check_likelihood_data(modality: str, name: str, data, rows: np.ndarray, wher
     block = data[rows[rows >= 0]] if len(rows) else data[:0]
     values = _values(block)
     values = values[np.isfinite(values)] if np.issubdtype(values.dtype, np.floating) else values
-    if name == "nb":
-        bad = (values < 0) | (values != np.round(values))
-        if bad.any():
-            example = values[bad][:3].tolist()
-            raise ValueError(
-                f"Modality {modality!r}{where} is modelled with likelihood 'nb' (raw counts), but it holds "
-                f"{int(bad.sum())} negative or non-integer values (e.g. {example}). Give the raw counts (e.g. a "
-                "'counts' layer via setup_mudata(layers=...)), or use likelihood 'gaussian' for transformed data."
-            )
-    elif name == "bernoulli":
-        bad = (values != 0) & (values != 1)
-        if bad.any():
-            example = values[bad][:3].tolist()
-            raise ValueError(
-                f"Modality {modality!r}{where} is modelled with likelihood 'bernoulli' (0/1 data), but it holds "
-                f"{int(bad.sum())} values other than 0 and 1 (e.g. {example}). Binarise it (e.g. mutated = 1), or "
-                "use likelihood 'gaussian'."
-            )
+    bad = (values < 0) | (values != np.round(values)) if name == "nb" else (values != 0) & (values != 1)
+    if bad.any():
+        what, wrong, fix = _DATA_RULES[name]
+        raise ValueError(
+            f"Modality {modality!r}{where} is modelled with likelihood {name!r} ({what}), but it holds "
+            f"{int(bad.sum())} {wrong} (e.g. {values[bad][:3].tolist()}). {fix}"
+        )
+
+
+#: per likelihood: what the data must be, what is wrong with them, and the fix
+_DATA_RULES = {
+    "nb": (
+        "raw counts",
+        "negative or non-integer values",
+        "Give the raw counts (e.g. a 'counts' layer via setup_mudata(layers=...)), or use likelihood 'gaussian' for "
+        "transformed data.",
+    ),
+    "bernoulli": (
+        "0/1 data",
+        "values other than 0 and 1",
+        "Binarise it (e.g. mutated = 1), or use likelihood 'gaussian'.",
+    ),
+}
 
 
 def _dense(data, rows: np.ndarray) -> np.ndarray:

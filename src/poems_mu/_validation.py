@@ -56,15 +56,26 @@ def resolve_modalities(mdata: MuData, modalities: Sequence[str] | str | None) ->
     return modalities
 
 
+def per_modality(value, modalities: Sequence[str], arg: str, what: str) -> dict:
+    """An option given once for all modalities (a string or ``None``) or as ``{modality: value}``, as a mapping over
+    ``modalities`` (``None`` where a mapping leaves one out); ``what`` describes the value in the error.
+    """
+    modalities = list(modalities)
+    if value is None or isinstance(value, str):
+        return dict.fromkeys(modalities, value)
+    if not isinstance(value, Mapping):
+        raise ValueError(f"`{arg}` takes {what} or a mapping {{modality: value}}, got {value!r}.")
+    unknown = [m for m in value if m not in modalities]
+    if unknown:
+        raise ValueError(
+            f"`{arg}` names modalities that are not registered: {unknown}; the modalities are {modalities}."
+        )
+    return {m: value.get(m) for m in modalities}
+
+
 def resolve_layers(mdata: MuData, modalities: list[str], layers: Mapping[str, str | None] | str | None) -> dict:
     """Per-modality layer (``None`` = ``.X``), checked against each modality's layers."""
-    if layers is None or isinstance(layers, str):
-        layers = dict.fromkeys(modalities, layers)
-    layers = dict(layers)
-    unknown = [m for m in layers if m not in modalities]
-    if unknown:
-        raise ValueError(f"`layers` names modality {unknown}, which is not among the modalities used {modalities}.")
-    out = {m: layers.get(m) for m in modalities}
+    out = per_modality(layers, modalities, "layers", "a layer name")
     for mod, layer in out.items():
         if layer is not None and layer not in mdata.mod[mod].layers:
             raise ValueError(
