@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/likelihoods_planted.py            # both parts, seeds 0-2
     OMP_NUM_THREADS=1 python benchmarks/likelihoods_planted.py --quick    # 1 seed, tiny data, 15 epochs (smoke run)
 
-Both parts compare two arms on the same data and seeds (data seed = training seed = ``scvi.settings.seed``), POEMS
+Every part compares its arms on the same data and seeds (data seed = training seed = ``scvi.settings.seed``), POEMS
 at the package defaults except ``n_latent=10`` (for 5 planted factors), default training (500-epoch cap, early
 stopping on the default 20 % validation split of the training samples).
 
@@ -28,6 +28,13 @@ both arms see the same normalisation). Arms:
 **(a') Counts at shallow depth** (part ``counts_shallow``, added after the first run showed no gain for ``nb`` at
 bulk depth, to ask where the count likelihood matters): the same generator with libraries log-uniform on
 [2e4, 8e4], so that the low-abundance genes are mostly zeros (``zero_share``: the share of zero counts).
+
+**Modality dropout** (arms ``..., modality_dropout=0.25`` of both count parts, added after the first run): a
+diagnosis of the first run (seed 0) found the ``nb`` arm's rna decoder as good as the Gaussian one when rna is
+among the inputs (per-gene Spearman on held-out samples from all modalities 0.844 vs 0.845), while its latent from
+prot + meth alone agreed much less with the joint one (R² 0.12 vs 0.79): the model is never trained to place a
+sample from a subset of its modalities, which is what the held-out score asks. These arms train for that
+(``POEMS(modality_dropout=0.25)``, MVAE's sub-sampled objective; 0.25 taken from that diagnosis, not searched).
 
 **(c) Binary** (``make_binary``): ``mut``, 100 features, weights ±U(1.0, 2.0) on the logit scale, base rates
 U(0.05, 0.30): ``P(x = 1) = sigmoid(logit(base_j) + z_i W_jᵀ)``. Arms: ``bernoulli`` (``likelihood={"mut":
@@ -101,9 +108,12 @@ N_LATENT = 10
 KNN_K = 10
 HELD_OUT = 0.2
 GAUSSIAN_MODS = {"prot": 80, "meth": 120}
+#: the count parts' arms; the two with modality dropout were added after a diagnosis of the first run (see the
+#: docstring)
+DROPOUT_ARMS = ("nb, modality_dropout=0.25", "gaussian_log1p, modality_dropout=0.25")
 ARMS = {
-    "counts": ("nb", "gaussian_log1p"),
-    "counts_shallow": ("nb", "gaussian_log1p"),
+    "counts": ("nb", "gaussian_log1p", *DROPOUT_ARMS),
+    "counts_shallow": ("nb", "gaussian_log1p", *DROPOUT_ARMS),
     "binary": ("bernoulli", "gaussian"),
 }
 #: library-size ranges of the count parts: bulk depth, and a shallow one where many counts are small or zero
@@ -278,15 +288,14 @@ def run_counts(seed: int, quick: bool = False, part: str = "counts") -> list[dic
     inputs = list(GAUSSIAN_MODS)
     recs = []
     for arm in ARMS[part]:
+        base, _, dropout = arm.partition(", modality_dropout=")
         arm_data = dict(data)
-        if arm == "gaussian_log1p":
+        if base == "gaussian_log1p":
             arm_data["rna"] = np.log1p(normalised)
         full = to_mudata(arm_data, obs)
         fit, held_md = full[full.obs_names[train]].copy(), full[full.obs_names[held]].copy()
-        likelihood = {"rna": "nb"} if arm == "nb" else "gaussian"
-        model, wall = train_poems(
-            fit, seed, model_kwargs={"likelihood": likelihood}, train_kwargs=QUICK["train"] if quick else None
-        )
+        kwargs = {"likelihood": {"rna": "nb"} if base == "nb" else "gaussian", "modality_dropout": float(dropout or 0)}
+        model, wall = train_poems(fit, seed, model_kwargs=kwargs, train_kwargs=QUICK["train"] if quick else None)
         pred = model.impute("rna", mdata=held_md, from_modalities=inputs).loc[held_md.obs_names].to_numpy()
         truth = normalised[held]
         rho = [_spearman(pred[:, j], truth[:, j]) for j in range(truth.shape[1]) if truth[:, j].std() > 0]
@@ -398,7 +407,7 @@ def markdown(records: list[dict], command: str, machine: str, total_wall: float)
         "",
         f"`{command}` on {machine}; {total_wall / 60:.1f} min wall in all. Protocol and generators: the script's "
         f"docstring. POEMS at the package defaults with `n_latent={N_LATENT}` (5 planted factors), default training. "
-        f"Mean ± SD over seeds {', '.join(str(s) for s in seeds)} (data seed = training seed); each seed's two arms "
+        f"Mean ± SD over seeds {', '.join(str(s) for s in seeds)} (data seed = training seed); each seed's arms "
         "share the data and the 80/20 split. `support_auroc`: grouped AUROC of |W| against the planted support of "
         "the count / binary modality; held-out scores: that modality predicted from `prot` + `meth` for the 20 % of "
         "samples never seen in training; `knn_groups`: 5-fold CV accuracy of a 10-NN classifier of the 3 planted "
