@@ -150,6 +150,7 @@ def test_fit_overwrite_replaces_output(fitted, tmp_path, capsys):
         (["--batch-key", "group", "--categorical-covariate", "group"], "more than once"),
         (["--size-factor-key", "depth"], "'depth' is not a column of mdata.obs"),
         (["--size-factor-key", "group"], "not numeric"),
+        (["--modality-dropout", "1.5"], "modality_dropout must be in [0, 1), got 1.5"),
     ],
 )
 def test_fit_bad_arguments_give_one_line_errors(fitted, tmp_path, capsys, extra, message):
@@ -172,7 +173,7 @@ def fitted_counts(tmp_path_factory):
     out = tmp / "out.h5mu"
     argv = [str(src), "-o", str(out), "--n-latent", "3", "--max-epochs", "2", "--quiet", "--accelerator", "cpu"]
     argv += ["--likelihood", "rna=nb", "--batch-key", "plate", "--continuous-covariate", "age"]
-    argv += ["--size-factor-key", "depth", "--devices", "1"]
+    argv += ["--size-factor-key", "depth", "--devices", "1", "--modality-dropout", "0.25"]
     import io
     from contextlib import redirect_stdout
 
@@ -195,7 +196,7 @@ def test_fit_with_count_likelihood_and_covariates(fitted_counts):
     assert model.likelihoods == {"a": "gaussian", "b": "gaussian", "rna": "nb"}
     setup = model.adata_manager.registry["setup_args"]
     assert setup["batch_key"] == "plate" and list(setup["continuous_covariate_keys"]) == ["age"]
-    assert setup["size_factor_key"] == "depth"
+    assert setup["size_factor_key"] == "depth" and model.module.modality_dropout == 0.25
     np.testing.assert_allclose(model.get_latent_representation(), result.obsm["X_poems"], atol=1e-5)
     # the summary names each modality's likelihood, the covariates and the library sizes
     lines = stdout.splitlines()

@@ -82,6 +82,8 @@ def model_kwargs(args) -> dict:
     likelihood = per_modality(getattr(args, "likelihood", None), "--likelihood", "likelihood")
     if likelihood is not None:
         kwargs["likelihood"] = likelihood
+    if getattr(args, "modality_dropout", None) is not None:
+        kwargs["modality_dropout"] = args.modality_dropout
     return kwargs
 
 
@@ -132,6 +134,14 @@ def _add_model_args(fit: argparse.ArgumentParser) -> None:
         action="extend",
         metavar="KEY",
         help="numeric obs columns (e.g. age, purity), standardised; may be repeated",
+    )
+    fit.add_argument(
+        "--modality-dropout",
+        type=float,
+        metavar="P",
+        default=None,
+        help="in training, hide each modality of a sample from the encoders with probability P (default 0; 0.25 "
+        "is recommended with an nb modality whose values you will predict from the others)",
     )
     fit.add_argument(
         "--size-factor-key",
