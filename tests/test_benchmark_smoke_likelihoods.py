@@ -69,8 +69,8 @@ def test_likelihoods_quick_run_writes_both_parts(lp, tmp_path):
             assert r["likelihoods"]["rna"] == ("nb" if r["arm"].startswith("nb") else "gaussian")
         else:
             assert _in_unit(r["heldout_auroc_pooled"]) and _in_unit(r["heldout_auroc_median"])
-            assert r["likelihoods"]["mut"] == ("bernoulli" if r["arm"] == "bernoulli" else "gaussian")
-            if r["arm"] == "bernoulli":  # probabilities
+            assert r["likelihoods"]["mut"] == ("bernoulli" if r["arm"].startswith("bernoulli") else "gaussian")
+            if r["arm"].startswith("bernoulli"):  # probabilities
                 assert 0.0 <= r["pred_range"][0] <= r["pred_range"][1] <= 1.0
     text = out.with_suffix(".md").read_text()
     assert text.startswith("# Count and binary likelihoods") and "--quick" in text
