@@ -263,3 +263,27 @@ def test_a_folder_saved_before_the_count_likelihoods_loads(mixed_mudata, tmp_pat
     torch.save(old, state_file)
     loaded = pm.POEMS.load(tmp_path / "m")
     np.testing.assert_allclose(loaded.get_latent_representation(), model.get_latent_representation(), atol=1e-6)
+
+
+def test_enrichment_stability_and_refinement_on_a_model_with_counts(mixed_mudata):
+    """The interpretation tools read W and the link-scale effective loadings of count and binary modalities too."""
+    import pandas as pd
+
+    mdata = mixed_mudata(60)
+    models = []
+    for seed in (0, 1):
+        scvi.settings.seed = seed
+        pm.POEMS.setup_mudata(mdata, batch_key="batch")
+        model = pm.POEMS(mdata, n_latent=4, likelihood=LIKELIHOOD)
+        model.train(max_epochs=4, enable_progress_bar=False)
+        models.append(model)
+    factors, features = pm.tl.factor_stability(models)
+    assert len(factors) == 4 and np.isfinite(factors.select_dtypes("number").to_numpy()).all()
+    net = pd.DataFrame({"source": ["s1"] * 10 + ["s2"] * 10, "target": [f"rna_{j}" for j in range(20)]})
+    scores = pm.tl.enrichment(models[0], net, "rna", tmin=3)
+    assert set(scores["source"]) == {"s1", "s2"} and np.isfinite(scores.select_dtypes("number").to_numpy()).all()
+    pairs = pm.tl.cross_omic_associations(models[0])
+    pairs = pairs[(pairs.modality_a == "rna") & (pairs.modality_b == "prot")].head(60)
+    assert len(pairs) > 0
+    refined = pm.tl.refine_associations(pairs, models[0], epochs=5)
+    assert len(refined) == len(pairs) and refined["refined_score"].between(0, 1).all()
