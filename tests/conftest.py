@@ -77,3 +77,24 @@ def make_mixed_mudata(n: int = 80, seed: int = 0, batch_shift: float = 0.0):
 def mixed_mudata():
     """:func:`make_mixed_mudata` as a fixture (a function: call it with the size and seed you need)."""
     return make_mixed_mudata
+
+
+def _load_benchmark(name: str):
+    """Import ``benchmarks/<name>.py`` as module ``name`` (the benchmarks are scripts, not a package)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    spec = importlib.util.spec_from_file_location(name, bench / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """:func:`_load_benchmark` as a fixture."""
+    return _load_benchmark

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import anndata as ad
 import mudata as md
@@ -13,20 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
-def sb():
-    return _load("subtyping")
+def sb(load_benchmark):
+    return load_benchmark("subtyping")
 
 
 def _toy(n_per_class: int = 20, seed: int = 0) -> md.MuData:

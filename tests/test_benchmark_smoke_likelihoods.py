@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
-
-def _load(name: str):
-    sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def lp(load_benchmark):
+    return load_benchmark("likelihoods_planted")
 
 
 @pytest.fixture(scope="module")
-def lp():
-    return _load("likelihoods_planted")
-
-
-@pytest.fixture(scope="module")
-def bp():
-    return _load("batch_planted")
+def bp(load_benchmark):
+    return load_benchmark("batch_planted")
 
 
 def _in_unit(value) -> bool:

@@ -134,7 +134,11 @@ class MultiModalDataset(Dataset):
         self.n_features = n_features
         self.rows = [r[self.indices] for r in rows]
         self.covariates = None if covariates is None else np.asarray(covariates, dtype=np.float32)[self.indices]
-        self.size_factors = {m: np.asarray(f, dtype=np.float32)[self.indices] for m, f in (size_factors or {}).items()}
+        # 1 where the sample lacks the modality (never used), filled once here rather than per minibatch
+        self.size_factors = {
+            m: np.where(self.rows[modalities.index(m)] >= 0, np.asarray(f)[self.indices], 1.0).astype(np.float32)
+            for m, f in (size_factors or {}).items()
+        }
         self.resident = None
         if device is not None:  # every served sample, once, on the device
             whole = self._gather(np.arange(len(self.indices)))
@@ -156,9 +160,8 @@ class MultiModalDataset(Dataset):
         batch = {INDEX_KEY: torch.from_numpy(self.indices[positions])}
         if self.covariates is not None:
             batch[COVARIATES_KEY] = torch.from_numpy(self.covariates[positions])
-        for mod, factors in self.size_factors.items():  # 1 where the sample lacks the modality (never used)
-            observed = self.rows[self.modalities.index(mod)][positions] >= 0
-            batch[library_key(mod)] = torch.from_numpy(np.where(observed, factors[positions], 1.0).astype(np.float32))
+        for mod, factors in self.size_factors.items():
+            batch[library_key(mod)] = torch.from_numpy(factors[positions])
         for mod, data, n_feat, rows in zip(self.modalities, self.data, self.n_features, self.rows, strict=True):
             r = rows[positions]
             observed = r >= 0

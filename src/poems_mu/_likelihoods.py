@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import sparse
 
+from ._constants import x_key
+from ._covariates import resolve_size_factor_keys, size_factors
 from ._validation import per_modality
 from .nn import LIKELIHOODS
 
@@ -116,9 +118,6 @@ def module_starts(adata_manager, modalities: Sequence[str], likelihoods: Sequenc
 
     Returns lists ``mean``, ``scale``, ``weight``, ``log_library_reference`` and ``bias`` in modality order.
     """
-    from ._constants import x_key
-    from ._covariates import resolve_size_factor_keys, size_factors
-
     mdata = adata_manager.adata
     given = adata_manager.registry["setup_args"].get("size_factor_key")
     keys = resolve_size_factor_keys(mdata, modalities, given)

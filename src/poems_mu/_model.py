@@ -16,18 +16,16 @@ from . import _validation as val
 from ._covariates import (
     CovariatesField,
     covariate_keys,
-    covariate_matrix,
-    registered_covariates,
     resolve_size_factor_keys,
 )
-from ._data import POEMSDataLoader, POEMSDataSplitter, modality_rows, observed_rows, registered_modalities
+from ._data import POEMSDataLoader, POEMSDataSplitter, observed_rows, registered_modalities
 from ._factors import FactorsMixin
 from ._likelihoods import module_starts, resolve_likelihoods
 from ._model_files import ModelFilesMixin
 from ._module import POEMSModule
 from ._outputs import OutputsMixin
 from ._prediction import PredictionMixin
-from ._query import check_query_data
+from ._query import check_query_data, held_modalities
 from ._results import ResultsMixin
 from ._training import TrainingMixin
 from ._training_plan import POEMSTrainingPlan
@@ -318,21 +316,14 @@ class POEMS(
         # a MuData new to this model passes the checks of setup_mudata and must have the training features
         # (the getters of _outputs.py and impute read a query directly and accept a cohort lacking modalities;
         # scvi's own methods, e.g. get_elbo, register it and need them all)
+        # (its covariates are checked when scvi transfers the setup to it: CovariatesField.transfer_field)
         if adata is not None and self.adata_manager is not None and self.get_anndata_manager(adata) is None:
-            var_names = {m: self.adata.mod[m].var_names for m in self.modalities}
-            present = val.check_query_mudata(adata, self.adata_manager.registry["setup_args"], var_names)
-            if present != list(self.modalities):
-                lacking = [m for m in self.modalities if m not in present]
+            held = held_modalities(self, adata)
+            if list(held) != list(self.modalities):
+                lacking = [m for m in self.modalities if m not in held]
                 raise ValueError(
                     f"This method needs every trained modality, and this MuData lacks {lacking}. The latents, "
                     "gates, contributions and `impute` work on such a cohort."
                 )
-            setup_args = self.adata_manager.registry["setup_args"]
-            layers, nan_missing = setup_args.get("layers") or {}, bool(setup_args.get("nan_rows_as_missing", False))
-            held = {}
-            for m in self.modalities:
-                data = val.modality_matrix(adata.mod[m], layers.get(m))
-                held[m] = (data, modality_rows(adata, m, data, nan_missing))
             check_query_data(self, adata, held)
-            covariate_matrix(adata, registered_covariates(self.adata_manager))
         return super()._validate_anndata(adata, copy_if_view=copy_if_view)

@@ -57,17 +57,31 @@ def resolve_condition(modalities: Sequence[str], condition_on: Sequence[str] | s
     return condition_on
 
 
+def held_modalities(model, mdata: MuData) -> dict[str, tuple]:
+    """The trained modalities a new MuData holds (checked as ``setup_mudata`` checks them), each as ``(data, rows)``:
+    its registered matrix and the row of each sample in it (−1 = absent).
+    """
+    setup_args = model.adata_manager.registry["setup_args"]
+    var_names = {m: model.adata.mod[m].var_names for m in model.modalities}
+    present = val.check_query_mudata(mdata, setup_args, var_names)
+    layers = setup_args.get("layers") or {}
+    nan_missing = bool(setup_args.get("nan_rows_as_missing", False))
+    held = {}
+    for m in present:
+        data = val.modality_matrix(mdata.mod[m], layers.get(m))
+        held[m] = (data, modality_rows(mdata, m, data, nan_missing))
+    return held
+
+
 def check_query_data(model, mdata: MuData, held: dict) -> dict[str, np.ndarray]:
     """Checks a new MuData's modalities against their likelihoods and returns the library sizes of its ``"nb"``
     modalities that come from ``size_factor_key`` (checked positive where observed).
 
-    ``held`` maps each modality the MuData holds to ``(data, rows)``, ``data`` its registered matrix (or ``None``)
-    and ``rows`` the row of each sample in it (−1 = absent).
+    ``held`` is :func:`held_modalities` of the MuData.
     """
     for m, (data, rows) in held.items():
-        if data is not None:
-            check_likelihood_data(m, model.likelihoods[m], data, rows, where=" of this MuData")
-    counts = [m for m, (data, _) in held.items() if data is not None and model.likelihoods[m] == "nb"]
+        check_likelihood_data(m, model.likelihoods[m], data, rows, where=" of this MuData")
+    counts = [m for m in held if model.likelihoods[m] == "nb"]
     given = model.adata_manager.registry["setup_args"].get("size_factor_key")
     if isinstance(given, dict):
         given = {m: k for m, k in given.items() if m in counts}
@@ -100,20 +114,12 @@ def query_dataset(
         covariates = covariate_matrix(mdata, registered_covariates(manager))
         libraries = registered_size_factors(manager)
     else:
-        setup_args = model.adata_manager.registry["setup_args"]
-        var_names = {m: model.adata.mod[m].var_names for m in modalities}
-        present = val.check_query_mudata(mdata, setup_args, var_names)
-        layers = setup_args.get("layers") or {}
-        nan_missing = bool(setup_args.get("nan_rows_as_missing", False))
+        held = held_modalities(model, mdata)
         data, rows = [], []
         for m in modalities:
-            if m in present:
-                data.append(val.modality_matrix(mdata.mod[m], layers.get(m)))
-                rows.append(modality_rows(mdata, m, data[-1], nan_missing))
-            else:
-                data.append(None)
-                rows.append(np.full(mdata.n_obs, -1, dtype=np.int64))
-        libraries = check_query_data(model, mdata, dict(zip(modalities, zip(data, rows, strict=True), strict=True)))
+            data.append(held[m][0] if m in held else None)
+            rows.append(held[m][1] if m in held else np.full(mdata.n_obs, -1, dtype=np.int64))
+        libraries = check_query_data(model, mdata, held)
         libraries = {m: lib for m, lib in libraries.items() if m in condition_on}
         covariates = covariate_matrix(mdata, registered_covariates(model.adata_manager))
     rows = [r if m in condition_on else np.full_like(r, -1) for m, r in zip(modalities, rows, strict=True)]
