@@ -176,17 +176,25 @@ def _scaled(dims: dict[str, int], scale: float) -> dict[str, int]:
     return {k: max(10, int(v * scale)) for k, v in dims.items()}
 
 
+def _planted_start(seed: int, n: int, n_features: int, scale: float, weight_range: tuple[float, float]):
+    """What both generators draw first, in this order: the factors and groups, the Gaussian modalities, then the
+    support and weights of the modality under test. Returns ``rng, z, data, supports, obs, support, w``."""
+    rng = np.random.default_rng(seed)
+    z, groups = planted_factors(rng, n)
+    data, supports = gaussian_modalities(rng, z, _scaled(GAUSSIAN_MODS, scale))
+    support = sparse_support(rng, max(10, int(n_features * scale)), N_FACTORS)
+    w = signed_weights(rng, support, *weight_range)
+    obs = pd.DataFrame({"group": pd.Categorical(groups.astype(str))}, index=[f"s{i}" for i in range(n)])
+    return rng, z, data, supports, obs, support, w
+
+
 def make_counts(seed: int, n: int = 300, n_genes: int = 300, scale: float = 1.0, depth=DEPTHS["counts"]):
     """Part (a): ``rna`` counts (NB, bulk depth) plus the Gaussian modalities; see the module docstring.
 
     Returns the modalities' data ``{name: array}``, the library sizes, obs (``group``), z and the supports.
     """
-    rng = np.random.default_rng(seed)
-    z, groups = planted_factors(rng, n)
-    data, supports = gaussian_modalities(rng, z, _scaled(GAUSSIAN_MODS, scale))
-    d = max(10, int(n_genes * scale))
-    support = sparse_support(rng, d, N_FACTORS)
-    w = signed_weights(rng, support, 0.3, 0.8)
+    rng, z, data, supports, obs, support, w = _planted_start(seed, n, n_genes, scale, (0.3, 0.8))
+    d = len(support)
     b = np.clip(rng.normal(0.0, 2.0, size=d), -5, 5)
     share = np.exp(b) / np.exp(b).sum()
     library = np.exp(rng.uniform(np.log(depth[0]), np.log(depth[1]), size=n))
@@ -195,23 +203,17 @@ def make_counts(seed: int, n: int = 300, n_genes: int = 300, scale: float = 1.0,
     lam = rng.gamma(shape=1.0 / dispersion, scale=mean * dispersion)
     data["rna"] = rng.poisson(lam).astype(np.float64)
     supports["rna"] = support
-    obs = pd.DataFrame({"group": pd.Categorical(groups.astype(str))}, index=[f"s{i}" for i in range(n)])
     return data, library, obs, z, supports
 
 
 def make_binary(seed: int, n: int = 300, n_features: int = 100, scale: float = 1.0):
     """Part (c): a 0/1 modality ``mut`` (logits from a sparse planted W) plus the Gaussian modalities."""
-    rng = np.random.default_rng(seed)
-    z, groups = planted_factors(rng, n)
-    data, supports = gaussian_modalities(rng, z, _scaled(GAUSSIAN_MODS, scale))
-    d = max(10, int(n_features * scale))
-    support = sparse_support(rng, d, N_FACTORS)
-    w = signed_weights(rng, support, 1.0, 2.0)
+    rng, z, data, supports, obs, support, w = _planted_start(seed, n, n_features, scale, (1.0, 2.0))
+    d = len(support)
     base = rng.uniform(0.05, 0.30, size=d)
     logits = np.log(base / (1 - base)) + z @ w.T
     data["mut"] = (rng.random((n, d)) < 1 / (1 + np.exp(-logits))).astype(np.float64)
     supports["mut"] = support
-    obs = pd.DataFrame({"group": pd.Categorical(groups.astype(str))}, index=[f"s{i}" for i in range(n)])
     return data, obs, z, supports
 
 
