@@ -9,8 +9,8 @@ folder from someone else can run anything. A POEMS folder holds only plain forma
 * ``poems_arrays.npz`` — the sample split, read with ``allow_pickle=False``;
 * ``mdata.h5mu`` — with ``save(save_anndata=True)``, the MuData.
 
-Anything that does not read back as exactly that is "not a valid poems_mu model folder", with the file named.
-Folders of poems_mu 0.1 (scvi's pickle) load only with ``allow_pickle=True``.
+Anything that does not read back as exactly that is "not a valid poems_mu model folder", with the file named. A
+scvi-tools folder (``model.pt``, a pickle) is refused without being opened.
 """
 
 from __future__ import annotations
@@ -20,22 +20,18 @@ import math
 import os
 import shutil
 import uuid
-import warnings
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
-from mudata import MuData
-
-from . import _validation as val
 
 FORMAT = "poems_mu.model"
 FORMAT_VERSION = 1
 JSON_FILE, STATE_FILE, ARRAYS_FILE, MDATA_FILE = "poems_model.json", "poems_state.pt", "poems_arrays.npz", "mdata.h5mu"
-LEGACY_FILE = "model.pt"
-#: the model's attributes that are arrays (npz) and the ones written as JSON
-ARRAY_ATTRS = ("train_indices_", "validation_indices_", "test_indices_")
+SCVI_FILE = "model.pt"
+#: the model's attributes that are arrays (npz: the sample split) and the ones written as JSON
+SPLIT_ATTRS = ("train_indices_", "validation_indices_", "test_indices_")
 JSON_ATTRS = ("is_trained_", "training_summary_", "run_id_", "run_name_", "get_normalized_function_name_")
 _ARRAY_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64", "object"}
 
@@ -101,7 +97,7 @@ def model_record(model) -> tuple[dict, dict[str, torch.Tensor], dict[str, np.nda
     """What a model folder holds: the JSON record, the module's tensors, the sample-split arrays."""
     state = {k: v.detach().cpu().clone() for k, v in model.module.state_dict().items()}
     attrs = {a: getattr(model, a) for a in JSON_ATTRS if hasattr(model, a)}
-    arrays = {a: np.asarray(getattr(model, a)) for a in ARRAY_ATTRS if getattr(model, a, None) is not None}
+    arrays = {a: np.asarray(getattr(model, a)) for a in SPLIT_ATTRS if getattr(model, a, None) is not None}
     record = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -117,15 +113,12 @@ def model_record(model) -> tuple[dict, dict[str, torch.Tensor], dict[str, np.nda
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from poems_mu import __version__
 
-    try:
-        return version("poems_mu")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "unknown"
+    return __version__
 
 
-def write_folder(dir_path: str, prefix: str, write: Callable[[str], None], overwrite: bool) -> None:
+def write_folder(dir_path: str, write: Callable[[str], None], overwrite: bool) -> None:
     """Fill a new folder with ``write(tmp)``, then put it at ``dir_path`` atomically (an older one kept on error)."""
     dir_path = os.path.abspath(dir_path)
     if os.path.exists(dir_path) and not overwrite:
@@ -170,12 +163,11 @@ def read_model_files(dir_path: str, prefix: str, model_class: str) -> tuple[dict
         raise InvalidModelFolder(dir_path, "no such directory")
     json_path = os.path.join(dir_path, prefix + JSON_FILE)
     if not os.path.exists(json_path):
-        if os.path.exists(os.path.join(dir_path, prefix + LEGACY_FILE)):
+        if os.path.exists(os.path.join(dir_path, prefix + SCVI_FILE)):
             raise InvalidModelFolder(
                 dir_path,
-                f"it holds {prefix + LEGACY_FILE}, a pickle (poems_mu 0.1 or another scvi-tools model), and no "
-                f"{prefix + JSON_FILE}. Loading a pickle can run any code it contains: only for a folder you trust, "
-                "load it with `POEMS.load(..., allow_pickle=True)`, then `model.save(...)` it in this format.",
+                f"it holds {prefix + SCVI_FILE}, a pickle (a scvi-tools model folder), and no {prefix + JSON_FILE}. "
+                "Loading a pickle can run any code it contains, so poems_mu never opens one.",
             )
         raise InvalidModelFolder(dir_path, f"{prefix + JSON_FILE} is missing")
     try:
@@ -216,144 +208,3 @@ def read_model_files(dir_path: str, prefix: str, model_class: str) -> tuple[dict
     except Exception as err:  # noqa: BLE001
         raise InvalidModelFolder(dir_path, f"{prefix + ARRAYS_FILE} does not read as arrays ({err})") from None
     return record, state, arrays
-
-
-class ModelFilesMixin:
-    """``save`` and ``load`` in the plain format of this module (no pickles)."""
-
-    def save(
-        self,
-        dir_path: str,
-        prefix: str | None = None,
-        overwrite: bool = False,
-        save_anndata: bool = False,
-        **anndata_write_kwargs,
-    ) -> None:
-        """Save the model as plain files (JSON, tensors, npz): loading it can never run code.
-
-        The folder is written next to ``dir_path`` and moved into place at the end, so a crash mid-save leaves an
-        earlier save intact.
-
-        Parameters
-        ----------
-        dir_path
-            Directory to write.
-        prefix
-            Prefix of the file names.
-        overwrite
-            Replace an existing directory.
-        save_anndata
-            Also write the MuData (``mdata.h5mu``).
-        **anndata_write_kwargs
-            Passed to :meth:`mudata.MuData.write`.
-
-        """
-        prefix = prefix or ""
-        record, state, arrays = model_record(self)
-
-        def write(tmp: str) -> None:
-            write_model_files(tmp, prefix, record, state, arrays)
-            if save_anndata:
-                self.adata.write(os.path.join(tmp, prefix + MDATA_FILE), **anndata_write_kwargs)
-
-        write_folder(dir_path, prefix, write, overwrite)
-
-    @classmethod
-    def load(
-        cls,
-        dir_path: str,
-        adata: MuData | None = None,
-        prefix: str | None = None,
-        accelerator: str = "auto",
-        device: int | str = "auto",
-        allow_pickle: bool = False,
-    ):
-        """Load a model saved by :meth:`save` (or a training checkpoint), checking ``adata`` against its features.
-
-        Parameters
-        ----------
-        dir_path
-            Directory written by :meth:`save` or by ``train(checkpoint_dir=...)``.
-        adata
-            MuData with the same modalities and features (in the same order) as the training data; ``None`` loads
-            the MuData saved with the model.
-        prefix
-            Prefix of the file names.
-        accelerator, device
-            Where to put the model (scvi's device selection).
-        allow_pickle
-            Also load a folder in poems_mu 0.1's format (scvi-tools' ``model.pt`` pickle). **Unpickling runs any
-            code the file contains**: only for a folder whose origin you trust. A warning says so; save the loaded
-            model again to convert it.
-
-        """
-        from scvi.model.base._save_load import _initialize_model
-
-        prefix = prefix or ""
-        dir_path = os.fspath(dir_path)
-        json_path = os.path.join(dir_path, prefix + JSON_FILE)
-        if (
-            allow_pickle
-            and not os.path.exists(json_path)
-            and os.path.exists(os.path.join(dir_path, prefix + LEGACY_FILE))
-        ):
-            return cls._load_pickled(dir_path, adata, prefix, accelerator, device)
-        record, state, arrays = read_model_files(dir_path, prefix, cls.__name__)
-        registry = record["registry"]
-        modalities = list(registry["setup_args"]["modalities"])
-        if adata is None:
-            mdata_path = os.path.join(dir_path, prefix + MDATA_FILE)
-            if not os.path.exists(mdata_path):
-                raise ValueError(f"{dir_path} holds no MuData (saved without save_anndata=True); pass `adata`.")
-            import mudata
-
-            adata = mudata.read_h5mu(mdata_path)
-        val.check_mudata(adata)
-        val.check_same_features(adata, modalities, record["var_names"])
-        cls.setup_mudata(adata, source_registry=registry, **registry["setup_args"])
-        attrs = {"init_params_": record["init_params"], **record["attributes"]}
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*constant.*")  # told at training time already
-            model = _initialize_model(cls, adata, registry, attrs, None)
-        for name, value in arrays.items():
-            setattr(model, name, value)
-        model.history_ = record["history"]
-        try:
-            model.module.load_state_dict(state)
-        except RuntimeError as err:
-            raise InvalidModelFolder(
-                dir_path, f"{prefix + STATE_FILE} does not fit the model it describes ({err})"
-            ) from None
-        _, _, device = _parse_device(accelerator, device)
-        model.to_device(device)
-        model.module.eval()
-        return model
-
-    @classmethod
-    def _load_pickled(cls, dir_path, adata, prefix, accelerator, device):
-        from scvi.model.base import BaseModelClass
-        from scvi.model.base._save_load import _load_saved_files
-
-        warnings.warn(
-            f"Loading {os.path.join(dir_path, prefix + LEGACY_FILE)} with pickle (allow_pickle=True): this runs any "
-            "code the file contains. Save the model again to convert it to poems_mu's plain format.",
-            UserWarning,
-            stacklevel=3,
-        )
-        if adata is not None:
-            attr_dict, var_names, _, _ = _load_saved_files(dir_path, False, map_location="cpu", prefix=prefix)
-            val.check_mudata(adata)
-            val.check_same_features(adata, attr_dict["registry_"]["setup_args"]["modalities"], var_names)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*var_names.*")
-            return BaseModelClass.load.__func__(
-                cls, dir_path, adata=adata, prefix=prefix, accelerator=accelerator, device=device
-            )
-
-
-def _parse_device(accelerator, device):
-    from scvi.model._utils import parse_device_args
-
-    return parse_device_args(
-        accelerator=accelerator, devices=device, return_device="torch", validate_single_device=True
-    )

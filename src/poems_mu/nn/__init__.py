@@ -1,13 +1,19 @@
-"""Neural-network building blocks of the POEMS module."""
+"""Building blocks of the POEMS module: encoders, gate, product of experts, sparse decoders, priors, likelihoods.
+
+Nothing here knows of MuData: the blocks take tensors (and, for a likelihood's starting statistics, arrays).
+"""
 
 from ._covariates import CovariateEffects
 from ._encoder import ModalityEncoder
 from ._gating import GatingNetwork, masked_log_softmax
-from ._likelihood import (
+from ._likelihood import FeatureStatistics, Likelihood
+from ._likelihoods import (
     LIKELIHOODS,
     BernoulliLikelihood,
     GaussianLikelihood,
     NegativeBinomialLikelihood,
+    likelihood_class,
+    likelihood_with_parameter,
     make_likelihood,
 )
 from ._poe import drop_experts, product_of_experts
@@ -19,13 +25,17 @@ __all__ = [
     "BernoulliLikelihood",
     "CovariateEffects",
     "DenseDecoder",
+    "FeatureStatistics",
     "GatingNetwork",
     "GaussianLikelihood",
+    "Likelihood",
     "ModalityEncoder",
     "NegativeBinomialLikelihood",
     "SparseDecoder",
     "SpikeSlabLasso",
     "drop_experts",
+    "likelihood_class",
+    "likelihood_with_parameter",
     "make_likelihood",
     "masked_log_softmax",
     "product_of_experts",

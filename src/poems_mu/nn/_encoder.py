@@ -40,7 +40,7 @@ class ModalityEncoder(nn.Module):
 
     """
 
-    def __init__(self, n_input: int, n_latent: int, n_hidden: int = 128, n_layers: int = 2, dropout: float = 0.1):
+    def __init__(self, n_input: int, n_latent: int, n_hidden: int, n_layers: int, dropout: float):
         super().__init__()
         self.body = mlp(n_input, n_hidden, n_layers, dropout)
         self.mean = nn.Linear(n_hidden, n_latent)

@@ -27,7 +27,7 @@ class GatingNetwork(nn.Module):
 
     """
 
-    def __init__(self, n_modalities: int, n_latent: int, n_hidden: int = 64, fixed: bool = False):
+    def __init__(self, n_modalities: int, n_latent: int, n_hidden: int, fixed: bool):
         super().__init__()
         self.fixed = fixed
         self.norms = nn.ModuleList([nn.LayerNorm(n_latent) for _ in range(n_modalities)])

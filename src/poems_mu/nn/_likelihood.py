@@ -1,192 +1,170 @@
-"""Per-modality likelihoods: each maps (data, decoder output, log library size) to a per-sample, per-feature negative
-log-likelihood, and gives the mean and variance of the data given the decoder output.
+"""What a likelihood decides for its modality, and the starting statistics it reads off the data.
 
-The decoder output ``η`` is on the likelihood's link scale: the standardised mean (Gaussian), the log of the
-expected share of the library (negative binomial) or the logit (Bernoulli).
+A likelihood object owns every decision that depends on the kind of data a modality holds: which values it accepts,
+the view of the data its encoder sees (standardised per feature with the buffers ``view_mean`` and ``view_scale``),
+the target of its loss, the decoder's starting bias, the negative log-likelihood, and the mean and variance of the
+data in their own units. The decoder output ``η`` is on the likelihood's link scale.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
+from typing import ClassVar
 
+import numpy as np
 import torch
-from scipy.stats import chi2
 from torch import nn
 
-LOG_SIGMA_MIN = math.log(1e-3)
-#: bounds on log θ of the negative binomial (θ from 1e-4, near-geometric tails, to 1e6, near-Poisson)
-LOG_THETA_MIN, LOG_THETA_MAX = math.log(1e-4), math.log(1e6)
+#: a feature whose SD is below this share of (1 + |mean|) is constant: it keeps scale 1 and leaves the likelihood
+CONSTANT_TOL = 1e-8
 
 
-class GaussianLikelihood(nn.Module):
-    """Gaussian with a learned per-feature σ_j and a scaled inverse-χ² prior on σ_j² (as in Sparse VAE).
+@dataclass(frozen=True)
+class FeatureStatistics:
+    """What a modality's likelihood starts from, read off its observed training samples.
 
-    Data are standardised per feature before they reach the module, so σ starts at one (the feature's SD).
+    Attributes
+    ----------
+    mean, scale
+        Per-feature standardisation of the encoder's view (float32; scale 1 for a constant feature).
+    mask
+        1 for the features that enter the likelihood, 0 for constant ones (float32).
+    log_library_reference
+        ``log L₀``, the log median library size of a count modality (0 for the others).
+    bias
+        The decoder's starting per-feature bias: the mean of the data on the link scale (float64).
+
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    mask: np.ndarray
+    log_library_reference: float
+    bias: np.ndarray
+
+
+def standardisation(t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-feature ``(mean, scale, mask)`` of ``t`` (samples × features, float64) as float32 arrays."""
+    mean, sd = t.mean(0), t.std(0)
+    constant = sd <= CONSTANT_TOL * (1 + np.abs(mean))
+    scale = np.where(constant, 1.0, sd)
+    return mean.astype(np.float32), scale.astype(np.float32), (~constant).astype(np.float32)
+
+
+class Likelihood(nn.Module):
+    """Base class of the per-modality likelihoods.
+
+    Subclasses set the class attributes and implement :meth:`nll`, :meth:`mean`, :meth:`variance` and
+    :meth:`expected_transform`; the defaults below fit a likelihood whose encoder sees the data themselves.
 
     Parameters
     ----------
     n_features
-        Number of features.
-    prior_df
-        Degrees of freedom ν of the scaled inverse-χ² prior.
-    prior_quantile_sd
-        The SD ``s`` such that ``P(σ² < s²) = prior_probability`` under the prior.
-    prior_probability
-        See ``prior_quantile_sd``.
+        Number of features D.
+    statistics
+        The modality's :class:`FeatureStatistics` (``None``: mean 0, scale 1, every feature in, ``L₀ = 1``).
 
     """
 
-    def __init__(
-        self,
-        n_features: int,
-        prior_df: float = 3.0,
-        prior_quantile_sd: float = 1.0,
-        prior_probability: float = 0.9,
-    ):
-        super().__init__()
-        self.log_sigma = nn.Parameter(torch.zeros(n_features))
-        self.prior_df = float(prior_df)
-        # σ² ~ ν s0² / χ²_ν, so P(σ² < s²) = P(χ²_ν > ν s0²/s²) = p  ⇔  s0² = s² χ²_ν.ppf(1 − p) / ν
-        self.prior_scale2 = float(prior_quantile_sd**2 * chi2.ppf(1 - prior_probability, prior_df) / prior_df)
+    #: the name users pass (``likelihood="nb"``)
+    name: ClassVar[str]
+    #: what the data must be, for documentation and errors
+    expects: ClassVar[str]
+    #: whether the mean scales with each sample's library size (a minibatch then carries ``log ℓ``)
+    uses_library: ClassVar[bool] = False
+    #: ``(what the data are, what is wrong with them, the fix)`` for the error on values :meth:`invalid_values` flags
+    data_rule: ClassVar[tuple[str, str, str] | None] = None
+    #: name of the per-feature parameter a model stores for this likelihood (``var["poems_<name>"]``), if any
+    feature_parameter: ClassVar[str | None] = None
 
-    @property
-    def sigma(self) -> torch.Tensor:
-        """Per-feature SD on the standardised scale."""
-        return self.log_sigma.clamp_min(LOG_SIGMA_MIN).exp()
-
-    def nll(self, x: torch.Tensor, mean: torch.Tensor, log_library: torch.Tensor | None = None) -> torch.Tensor:
-        """Negative log-likelihood ``(batch, D)`` of standardised data (``log_library`` is not used)."""
-        log_sigma = self.log_sigma.clamp_min(LOG_SIGMA_MIN)
-        return 0.5 * math.log(2 * math.pi) + log_sigma + 0.5 * ((x - mean) * torch.exp(-log_sigma)) ** 2
-
-    def mean(self, eta: torch.Tensor, log_library: torch.Tensor | None = None) -> torch.Tensor:
-        """The mean: the decoder output itself (standardised scale)."""
-        return eta
-
-    def variance(self, eta: torch.Tensor, log_library: torch.Tensor | None = None) -> torch.Tensor:
-        """``σ_j²`` for every sample (standardised scale)."""
-        return self.sigma.square().expand_as(eta)
-
-    def prior_penalty(self, feature_weight: torch.Tensor) -> torch.Tensor:
-        """``−log p(σ²)`` summed over the features that count (up to a constant)."""
-        log_sigma2 = 2 * self.log_sigma.clamp_min(LOG_SIGMA_MIN)
-        per_feature = (self.prior_df / 2 + 1) * log_sigma2 + self.prior_df * self.prior_scale2 / (
-            2 * torch.exp(log_sigma2)
-        )
-        return (per_feature * feature_weight).sum()
-
-
-class NegativeBinomialLikelihood(nn.Module):
-    """Negative binomial on raw counts: log-mean ``η_j + log ℓ_i`` per feature, a per-feature inverse dispersion.
-
-    ``x_ij ~ NB(μ_ij, θ_j)`` with ``μ_ij = ℓ_i exp(η_ij)`` (``ℓ_i`` the sample's library size, ``η_ij`` the
-    decoder's output, the log of the expected share of the library) and variance ``μ + μ²/θ_j``. Each feature has its
-    own θ_j, with a weak log-normal prior ``log θ_j ~ N(log θ₀, s²)``. There is no softmax across features: feature
-    j's mean depends on ``z`` only through ``η_j``, so ``W[j, k] = 0`` still removes factor k from feature j.
-
-    Parameters
-    ----------
-    n_features
-        Number of features.
-    prior_theta
-        θ₀, the prior median of the inverse dispersion (10: dispersion 0.1, typical of bulk RNA-seq).
-    prior_log_sd
-        s, the prior SD of ``log θ_j`` (2: θ between θ₀/50 and 50·θ₀ with 95 % prior probability).
-
-    """
-
-    def __init__(self, n_features: int, prior_theta: float = 10.0, prior_log_sd: float = 2.0):
-        super().__init__()
-        self.log_theta = nn.Parameter(torch.full((n_features,), math.log(prior_theta)))
-        self.prior_log_theta = math.log(prior_theta)
-        self.prior_log_sd = float(prior_log_sd)
-
-    def _log_theta(self) -> torch.Tensor:
-        return self.log_theta.clamp(LOG_THETA_MIN, LOG_THETA_MAX)
-
-    @property
-    def theta(self) -> torch.Tensor:
-        """Per-feature inverse dispersion θ_j (variance ``μ + μ²/θ``)."""
-        return self._log_theta().exp()
-
-    def nll(self, x: torch.Tensor, eta: torch.Tensor, log_library: torch.Tensor) -> torch.Tensor:
-        """Negative log-likelihood ``(..., batch, D)`` of counts ``x`` given ``η`` and the log library sizes."""
-        log_theta = self._log_theta()
-        theta = log_theta.exp()
-        log_mu = eta + log_library.unsqueeze(-1)
-        log_theta_mu = torch.logaddexp(log_theta, log_mu)
-        log_p = (
-            torch.lgamma(x + theta)
-            - torch.lgamma(theta)
-            - torch.lgamma(x + 1)
-            + theta * (log_theta - log_theta_mu)
-            + x * (log_mu - log_theta_mu)
-        )
-        return -log_p
-
-    def mean(self, eta: torch.Tensor, log_library: torch.Tensor) -> torch.Tensor:
-        """Expected counts ``ℓ exp(η)``."""
-        return torch.exp(eta + log_library.unsqueeze(-1))
-
-    def variance(self, eta: torch.Tensor, log_library: torch.Tensor) -> torch.Tensor:
-        """Variance of the counts given ``η``: ``μ + μ²/θ``."""
-        mu = self.mean(eta, log_library)
-        return mu + mu.square() / self.theta
-
-    def prior_penalty(self, feature_weight: torch.Tensor) -> torch.Tensor:
-        """``−log p(log θ)`` summed over the features that count (up to a constant)."""
-        per_feature = 0.5 * ((self.log_theta - self.prior_log_theta) / self.prior_log_sd) ** 2
-        return (per_feature * feature_weight).sum()
-
-
-class BernoulliLikelihood(nn.Module):
-    """Bernoulli on 0/1 data (e.g. mutation calls): the decoder's output is the logit of ``P(x_ij = 1)``.
-
-    No parameters of its own. ``W[j, k] = 0`` removes factor k from feature j's logit.
-
-    Parameters
-    ----------
-    n_features
-        Number of features (kept for a uniform constructor).
-
-    """
-
-    def __init__(self, n_features: int):
+    def __init__(self, n_features: int, statistics: FeatureStatistics | None = None):
         super().__init__()
         self.n_features = n_features
+        self.register_buffer("view_mean", torch.zeros(n_features))
+        self.register_buffer("view_scale", torch.ones(n_features))
+        self.register_buffer("feature_mask", torch.ones(n_features))
+        self.register_buffer("log_library_reference", torch.zeros(()))
+        if statistics is not None:
+            self.view_mean.copy_(torch.as_tensor(statistics.mean, dtype=torch.float32))
+            self.view_scale.copy_(torch.as_tensor(statistics.scale, dtype=torch.float32))
+            self.feature_mask.copy_(torch.as_tensor(statistics.mask, dtype=torch.float32))
+            self.log_library_reference.fill_(float(statistics.log_library_reference))
 
+    # -- the data ------------------------------------------------------------------------------------------------
+    @classmethod
+    def invalid_values(cls, values: np.ndarray) -> np.ndarray | None:
+        """Boolean mask of the stored values this likelihood cannot model; ``None`` when any finite value will do."""
+        return None
+
+    @classmethod
+    def initial_statistics(cls, x: np.ndarray, library: np.ndarray | None = None) -> FeatureStatistics:
+        """The :class:`FeatureStatistics` of observed data ``x`` (samples × features, float64); ``library`` holds
+        the samples' library sizes where the likelihood uses them (``None``: the total counts).
+        """
+        mean, scale, mask = standardisation(x)
+        return FeatureStatistics(mean, scale, mask, 0.0, cls.initial_bias(x))
+
+    @classmethod
+    def initial_bias(cls, x: np.ndarray) -> np.ndarray:
+        """The decoder's starting per-feature bias for data ``x``: the data's mean on the link scale."""
+        return np.zeros(x.shape[1])
+
+    # -- what the encoder sees and what the loss compares --------------------------------------------------------
+    def log_library(self, x: torch.Tensor, library: torch.Tensor | None) -> torch.Tensor | None:
+        """``log ℓ`` per sample, for a likelihood that uses library sizes; ``None`` otherwise."""
+        return None
+
+    def view(self, x: torch.Tensor, log_library: torch.Tensor | None) -> torch.Tensor:
+        """The transform of the data the encoder sees, before standardisation (the data themselves)."""
+        return x
+
+    def encoder_input(self, x: torch.Tensor, observed: torch.Tensor, log_library: torch.Tensor | None):
+        """The encoder's input: the view standardised per feature; rows of samples without the modality exactly 0."""
+        return ((self.view(x, log_library) - self.view_mean) / self.view_scale) * observed.unsqueeze(-1)
+
+    def target(self, x: torch.Tensor, encoder_input: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+        """What :meth:`nll` scores: the data (absent rows 0)."""
+        return x * observed.unsqueeze(-1)
+
+    def expected_transform(self, eta: torch.Tensor) -> torch.Tensor:
+        """The decoder output ``η`` mapped to the encoder's view, before standardisation."""
+        raise NotImplementedError
+
+    def expected_view(self, eta: torch.Tensor) -> torch.Tensor:
+        """The decoder output ``η`` on the encoder's standardised view (what the data's view is expected to be)."""
+        return (self.expected_transform(eta) - self.view_mean) / self.view_scale
+
+    # -- the likelihood itself -----------------------------------------------------------------------------------
     def nll(self, x: torch.Tensor, eta: torch.Tensor, log_library: torch.Tensor | None = None) -> torch.Tensor:
-        """Negative log-likelihood ``softplus(η) − x η``, ``(..., batch, D)``."""
-        return nn.functional.softplus(eta) - x * eta
+        """Negative log-likelihood per sample and feature of :meth:`target` ``x`` given ``η``."""
+        raise NotImplementedError
 
     def mean(self, eta: torch.Tensor, log_library: torch.Tensor | None = None) -> torch.Tensor:
-        """``P(x = 1) = sigmoid(η)``."""
-        return torch.sigmoid(eta)
+        """Mean of the data given ``η``."""
+        raise NotImplementedError
 
     def variance(self, eta: torch.Tensor, log_library: torch.Tensor | None = None) -> torch.Tensor:
-        """``p (1 − p)``."""
-        p = torch.sigmoid(eta)
-        return p * (1 - p)
+        """Variance of the data given ``η``."""
+        raise NotImplementedError
 
-    def prior_penalty(self, feature_weight: torch.Tensor) -> torch.Tensor:
-        """No prior: 0."""
-        return feature_weight.new_zeros(())
+    def predictive_moments(self, eta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of the data over decoder outputs ``η`` (draws × batch × D) at the reference library.
 
+        Law of total variance: the spread of the decoded means plus the likelihood's own variance.
+        """
+        log_lib = self.log_library_reference.expand(eta.shape[1])
+        draws = self.mean(eta, log_lib)
+        var = draws.var(0, unbiased=False) + self.variance(eta, log_lib).mean(0)
+        return draws.mean(0), var
 
-#: the likelihood names :class:`~poems_mu.POEMS` accepts, and what each expects of the data
-LIKELIHOODS = {
-    "gaussian": "continuous values (standardised per feature inside the model)",
-    "nb": "raw counts: non-negative integers",
-    "bernoulli": "binary values: 0 or 1",
-}
+    def constant_value(self) -> torch.Tensor:
+        """Per feature, the training value of a constant feature in data units (meaningful where the mask is 0)."""
+        return self.view_mean
 
+    def prior_penalty(self) -> torch.Tensor:
+        """Negative log prior of the likelihood's own per-feature parameters over the features that count."""
+        return self.feature_mask.new_zeros(())
 
-def make_likelihood(name: str, n_features: int, sigma_prior_df: float = 3.0) -> nn.Module:
-    """The likelihood module called ``name`` (one of :data:`LIKELIHOODS`) for ``n_features`` features."""
-    if name == "gaussian":
-        return GaussianLikelihood(n_features, prior_df=sigma_prior_df)
-    if name == "nb":
-        return NegativeBinomialLikelihood(n_features)
-    if name == "bernoulli":
-        return BernoulliLikelihood(n_features)
-    raise ValueError(f"Unknown likelihood {name!r}; choose one of {list(LIKELIHOODS)}.")
+    def feature_parameter_values(self) -> np.ndarray | None:
+        """The per-feature parameter named by :attr:`feature_parameter`, in data units (``None`` if none)."""
+        return None

@@ -12,6 +12,7 @@ forward + backward at 2,503 features was about 2x faster than checkpointing and 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import nn
@@ -28,7 +29,6 @@ DEFAULT_CHUNK_BYTES_ACCELERATOR = 512 * 2**20
 #: ``links="auto"`` decodes over the non-zero links when at most this share of W is non-zero: below it the link path
 #: was faster than the dense one on CPU, above it slower (``python benchmarks/speed.py density``)
 LINKS_MAX_DENSITY = 0.05
-_LINK_MODES = ("dense", "sparse", "auto")
 
 
 def _unit_rows(m: torch.Tensor) -> torch.Tensor:
@@ -55,14 +55,6 @@ def _pre_activation(
 def _with_ones(z: torch.Tensor) -> torch.Tensor:
     """``z`` with a column of ones appended (the bias's input), (B, K + 1)."""
     return torch.cat([z, z.new_ones(z.shape[0], 1)], dim=1)
-
-
-def _decode_chunk(z: torch.Tensor, w: torch.Tensor, a: torch.Tensor, d: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """``x̂[:, j] − b_j = c_j · ReLU(A^T (z ⊙ w_j) + d)`` for the features of one chunk (plain autograd ops)."""
-    n_feat, n_latent = w.shape
-    m = (w.t().unsqueeze(-1) * a.unsqueeze(1)).reshape(n_latent, -1)
-    pre = (z @ m).view(z.shape[0], n_feat, -1) + d
-    return (torch.relu(pre) * c).sum(-1)
 
 
 class _ChunkedSparseDecode(torch.autograd.Function):
@@ -162,18 +154,15 @@ class SparseDecoder(nn.Module):
         self,
         n_output: int,
         n_latent: int,
-        n_hidden: int = 64,
-        chunk_size: int | None = None,
-        max_chunk_bytes: int | None = None,
-        w_init_scale: float = 0.15,
-        links: str = "auto",
-        links_dense_every: int = 10,
+        n_hidden: int,
+        *,
+        chunk_size: int | None,
+        max_chunk_bytes: int | None,
+        w_init_scale: float,
+        links: Literal["dense", "sparse", "auto"],
+        links_dense_every: int,
     ):
         super().__init__()
-        if links not in _LINK_MODES:
-            raise ValueError(f"links must be one of {_LINK_MODES}, got {links!r}.")
-        if int(links_dense_every) < 1:
-            raise ValueError(f"links_dense_every must be a positive integer, got {links_dense_every!r}.")
         self.links, self.links_dense_every = links, int(links_dense_every)
         self._passes = 0  # training forward passes (the dense-pass schedule)
         self._use_links = links == "sparse"
@@ -281,18 +270,6 @@ class SparseDecoder(nn.Module):
             out[sl] = (jac if signed else jac.abs()).sum(0)
         return out
 
-    @torch.no_grad()
-    def feature_loop_reference(self, z: torch.Tensor) -> torch.Tensor:
-        """Decode feature by feature in Python: the definition, kept to test the vectorised path against."""
-        a, c = _unit_rows(self.A), _unit_rows(self.c)
-        cols = [torch.relu((z * self.W[j]) @ a + self.d) @ c[j] + self.b[j] for j in range(self.n_output)]
-        return torch.stack(cols, dim=1)
-
-    def autograd_reference(self, z: torch.Tensor) -> torch.Tensor:
-        """All features in one pass with plain autograd ops (stores every activation): the chunked path's reference."""
-        a, c = _unit_rows(self.A), _unit_rows(self.c)
-        return _decode_chunk(z, self.W, a, self.d, c) + self.b
-
 
 class DenseDecoder(nn.Module):
     """Plain MLP decoder ``z -> x̂`` (the paper's POEM ablation: no feature-to-factor matrix, no sparsity prior).
@@ -308,7 +285,7 @@ class DenseDecoder(nn.Module):
 
     """
 
-    def __init__(self, n_output: int, n_latent: int, n_hidden: int = 64):
+    def __init__(self, n_output: int, n_latent: int, n_hidden: int):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(n_latent, n_hidden), nn.ReLU(), nn.Linear(n_hidden, n_output))
 

@@ -29,7 +29,7 @@ class SpikeSlabLasso(nn.Module):
     lambda0
         Spike rate λ0 (large: pushes w to 0).
     lambda1
-        Slab rate λ1 (small).
+        Slab rate λ1 (small; ``λ0 > λ1 > 0``).
     a, b
         Beta prior on θ; ``b=None`` uses ``b = D``.
 
@@ -39,14 +39,12 @@ class SpikeSlabLasso(nn.Module):
         self,
         n_features: int,
         n_latent: int,
-        lambda0: float = 10.0,
-        lambda1: float = 1.0,
-        a: float = 1.0,
-        b: float | None = None,
+        lambda0: float,
+        lambda1: float,
+        a: float,
+        b: float | None,
     ):
         super().__init__()
-        if not lambda0 > lambda1 > 0:
-            raise ValueError(f"The spike-and-slab lasso needs lambda0 > lambda1 > 0, got {lambda0=} and {lambda1=}.")
         self.n_features = n_features
         self.lambda0, self.lambda1 = float(lambda0), float(lambda1)
         self.a = float(a)

@@ -1,14 +1,19 @@
 """poems_mu.pl: scanpy-style plots of POEMS results (``ax``, ``show``, ``save``; axes returned with ``show=False``).
 
-The embedding itself works with scanpy directly: ``sc.pp.neighbors(mdata, use_rep="X_poems")``,
-``sc.tl.umap(mdata)``, ``sc.pl.embedding(mdata, basis="X_poems", color="subtype")``.
+The file names mirror :mod:`poems_mu.tl`. The embedding itself works with scanpy directly:
+``sc.pp.neighbors(mdata, use_rep="X_poems")``, ``sc.tl.umap(mdata)``,
+``sc.pl.embedding(mdata, basis="X_poems", color="subtype")``.
 """
 
+from ._associations import cross_omic_network
 from ._enrichment import enrichment
-from ._loadings import loadings, subtype_correlations, top_features, variance_explained
-from ._network import cross_omic_network
-from ._samples import factor_heatmap, gates
+from ._factors import factor_heatmap
+from ._gates import gates
+from ._loadings import loadings
 from ._stability import factor_stability
+from ._subtypes import subtype_correlations
+from ._top_features import top_features
+from ._variance import variance_explained
 
 __all__ = [
     "cross_omic_network",

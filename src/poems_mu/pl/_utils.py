@@ -91,3 +91,26 @@ def palette(n: int) -> list:
     """``n`` distinct colours (tab10, then tab20)."""
     cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
     return [cmap(i % cmap.N) for i in range(n)]
+
+
+def grid(n_rows: int, n_cols: int, cell: tuple[float, float], ax, figsize=None) -> tuple:
+    """A figure of ``n_rows × n_cols`` panels of size ``cell`` each (or ``ax``, for one panel) and its axes."""
+    if ax is not None:
+        if n_rows * n_cols != 1:
+            raise ValueError(
+                f"This plot has {n_rows * n_cols} panels; `ax` works only for one (select one modality/factor)."
+            )
+        return ax.figure, [ax]
+    fig, axs = plt.subplots(
+        n_rows,
+        n_cols,
+        figsize=figsize or (cell[0] * n_cols, cell[1] * n_rows),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    return fig, list(axs.ravel())
+
+
+def single_or_list(axs: list):
+    """One axes as itself, several as a list (what a plot with ``show=False`` returns)."""
+    return axs[0] if len(axs) == 1 else axs

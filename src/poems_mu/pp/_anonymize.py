@@ -13,7 +13,7 @@ import pandas as pd
 from anndata import AnnData
 from mudata import MuData
 
-from poems_mu._data import drop_setup_ids
+from poems_mu.data import drop_setup_ids
 
 KEY_COLUMNS = ("kind", "pseudonym", "original")
 PREFIX = {"sample": "S_", "feature": "F_", "value": "V_"}

@@ -10,6 +10,8 @@ import scipy.sparse as sp
 from anndata import AnnData
 from mudata import MuData
 
+from poems_mu.data._checks import layer_matrix
+
 #: Sparse inputs with at most this many elements (``n_obs * n_vars``) are densified (with a warning) by
 #: functions that need dense data; larger ones raise an error suggesting a dense layer.
 DENSIFY_LIMIT = 20_000_000
@@ -47,15 +49,11 @@ def iter_modalities(data: MuData | AnnData, modality: str | Iterable[str] | None
 
 
 def get_matrix(adata: AnnData, layer: str | None, name: str | None):
-    """Return ``adata.X`` (``layer=None``) or ``adata.layers[layer]`` without copying."""
-    if layer is None:
-        X = adata.X
-        if X is None:
-            raise ValueError(f"{_label(name)} has no `.X`; pass `layer=`.")
-        return X
-    if layer not in adata.layers:
-        raise KeyError(f"Layer {layer!r} not found in {_label(name)}. Available layers: {list(adata.layers.keys())!r}.")
-    return adata.layers[layer]
+    """Return ``adata.X`` (``layer=None``) or ``adata.layers[layer]`` without copying; an error if there is none."""
+    X = layer_matrix(adata, layer, name)
+    if X is None:
+        raise ValueError(f"{_label(name)} has no `.X`; pass `layer=`.")
+    return X
 
 
 def check_layer_out(targets: list[tuple[str | None, AnnData]], layer_out: str, overwrite: bool) -> None:

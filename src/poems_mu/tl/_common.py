@@ -21,14 +21,15 @@ from poems_mu._constants import (
     UNS_KEY,
     W_KEY,
 )
-from poems_mu._data import modality_rows
+from poems_mu.data import layer_matrix
+from poems_mu.data._registry import modality_rows
 
 FactorSpec = str | int | Sequence[str | int] | None
 
 
 def is_model(obj: Any) -> bool:
     """Whether ``obj`` is a (trained or not) POEMS model."""
-    from poems_mu._model import POEMS
+    from poems_mu.model import POEMS
 
     return isinstance(obj, POEMS)
 
@@ -49,15 +50,6 @@ def registry_layers(model) -> dict[str, str | None]:
 def nan_rows_missing(model) -> bool:
     """The model's ``nan_rows_as_missing`` setting."""
     return bool(model.adata_manager.registry["setup_args"].get("nan_rows_as_missing", False))
-
-
-def raw_matrix(adata: AnnData, layer: str | None):
-    """``adata.X`` or ``adata.layers[layer]``."""
-    if layer is None:
-        return adata.X
-    if layer not in adata.layers:
-        raise KeyError(f"Layer {layer!r} not found; available layers: {list(adata.layers.keys())}.")
-    return adata.layers[layer]
 
 
 def modality_data(
@@ -82,7 +74,7 @@ def modality_data(
     """
     if modality not in mdata.mod:
         raise ValueError(f"Modality {modality!r} not found; available modalities: {list(mdata.mod.keys())}.")
-    data = raw_matrix(mdata.mod[modality], layer)
+    data = layer_matrix(mdata.mod[modality], layer, modality)
     if nan_rows_as_missing is None:
         # only a fully stored sparse row can be all NaN: skip densifying sparse data that has none
         nan_rows_as_missing = not sparse.issparse(data) or bool(
@@ -209,8 +201,6 @@ def resolve_modality_list(available: Sequence[str], modality: str | Sequence[str
 def loadings_source(data, modality: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """``W`` and ``p*`` of one modality (features × factors) from a model or from a MuData with stored results."""
     if is_model(data):
-        if data.module.decoder_type != "sparse":
-            raise ValueError("This needs the feature-to-factor matrices W: train the model with decoder='sparse'.")
         return data.get_loadings(modality), data.get_slab_probabilities(modality)
     if isinstance(data, MuData):
         ad = data.mod[modality]

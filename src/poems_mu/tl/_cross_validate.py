@@ -7,28 +7,14 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 import scvi
-import torch
 from mudata import MuData
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from poems_mu._data import drop_setup_ids
+from poems_mu.data import drop_setup_ids
+from poems_mu.model._inference import negative_elbo_per_sample
 
 from ._common import check_positive_int
 from ._variance import variance_explained
-
-
-@torch.inference_mode()
-def _elbo_per_sample(model, mdata: MuData, n_draws: int, batch_size: int | None) -> float:
-    """Monte Carlo negative ELBO per sample (reconstruction + β·KL, nats, standardised scale) of ``mdata``."""
-    module = model.module
-    module.eval()
-    total, count = 0.0, 0
-    for tensors in model._make_data_loader(adata=mdata, batch_size=batch_size, shuffle=False):
-        _, _, lo = module(tensors, inference_kwargs={"n_samples": n_draws}, loss_kwargs={"n_obs": mdata.n_obs})
-        n = len(next(iter(lo.reconstruction_loss.values())))
-        total += float(lo.extra_metrics["elbo_per_sample"]) * n
-        count += n
-    return total / count
 
 
 def cross_validate(
@@ -129,8 +115,8 @@ def cross_validate(
             "n_train": len(train_idx),
             "n_test": len(test_idx),
             "epochs": len(model.history["elbo_train"]),
-            "elbo_train": _elbo_per_sample(model, train_md, n_draws, batch_size),
-            "elbo_test": _elbo_per_sample(model, test_md, n_draws, batch_size),
+            "elbo_train": negative_elbo_per_sample(model, train_md, n_draws, batch_size),
+            "elbo_test": negative_elbo_per_sample(model, test_md, n_draws, batch_size),
         }
         has = {f"n_test_{m}": int((np.asarray(test_md.obsmap[m]) > 0).sum()) for m in model.modalities}
         rows.append(row | has | {f"r2_{m}": float(total[m]) for m in model.modalities})

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from mudata import MuData
 
-from poems_mu._factors import MIN_LINK_WEIGHT, MIN_SCORE_VARIANCE
+from poems_mu.model._factors import MIN_LINK_WEIGHT, MIN_SCORE_VARIANCE
 
 from ._common import is_model
 from ._variance import variance_explained
@@ -46,7 +46,7 @@ def active_factors(
     min_r2
         Optional extra criterion: a factor must also explain at least this share of some modality's variance (as
         MOFA+'s ``drop_factor_threshold``; 0.01 is its usual choice). Not part of the default rule, which
-        ``store_results`` records; ``benchmarks/results/enrichment.md`` measures both on planted data.
+        ``store_results`` records.
 
     Returns
     -------

@@ -79,9 +79,8 @@ def refine_associations(
 
     ``result.attrs["link_auroc"]`` and ``["link_ap"]`` are measured on those held-out edges: a **self-consistency**
     figure (can the graph predict its own edges from its structure and node features? degree bias helps it), not a
-    validation of the associations. ``benchmarks/refine_planted.py`` measures whether the refined score ranks truly
-    linked pairs better than the raw correlation and than the cosine of the node features; read it before trusting
-    the score.
+    validation of the associations. Whether the refined score ranks truly linked pairs better than the raw
+    correlation is measured on planted links in the documentation; read that before trusting the score.
 
     Parameters
     ----------

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 from mudata import MuData
+
+from poems_mu._constants import UNS_KEY
+from poems_mu.model._inference import residual_sums_of_squares
 
 from ._common import model_mdata, store_uns
 
 UNS_KEY_R2 = "variance_explained"
 
 
-@torch.inference_mode()
 def variance_explained(
     model,
     mdata: MuData | None = None,
@@ -64,60 +65,10 @@ def variance_explained(
 
     """
     mdata = model_mdata(model, mdata)
-    module = model.module
-    module.eval()
     mods = list(model.modalities)
-    n_latent = module.n_latent
     factors = model.factor_names()
-
-    # pass 1: posterior means of every sample (needed for the factor means)
-    loader = model._make_data_loader(adata=mdata, batch_size=batch_size, shuffle=False)
-    zs = []
-    for tensors in loader:
-        zs.append(module.inference(**module._get_inference_input(tensors))["qz"].loc)
-    z_all = torch.cat(zs)
-    z_mean = z_all.mean(0)
-
-    # pass 2: residual sums of squares with the full z and with each factor at its mean
-    n_var = len(mods)
-    ssr = np.zeros((n_var, n_latent + 1))
-    sum_x = [None] * n_var
-    sum_x2 = [None] * n_var
-    n_obs = np.zeros(n_var)
-    start = 0
-    for tensors in model._make_data_loader(adata=mdata, batch_size=batch_size, shuffle=False):
-        inf = module.inference(**module._get_inference_input(tensors))
-        observed = inf["observed"]
-        z = z_all[start : start + observed.shape[0]].to(observed.device)
-        start += observed.shape[0]
-        xs, masks, weights = [], [], []
-        for v in range(n_var):
-            m = observed[:, v]
-            x = inf["xs_std"][v][m].double()
-            weight = module.feature_stats(v)[2].double()
-            xs.append(x)
-            masks.append(m)
-            weights.append(weight)
-            n_obs[v] += x.shape[0]
-            s1, s2 = (x * weight).sum(0), (x.pow(2) * weight).sum(0)
-            sum_x[v] = s1 if sum_x[v] is None else sum_x[v] + s1
-            sum_x2[v] = s2 if sum_x2[v] is None else sum_x2[v] + s2
-        for col in range(n_latent + 1):
-            zk = z
-            if col < n_latent:
-                zk = z.clone()
-                zk[:, col] = z_mean[col]
-            px = module.generative(zk, inf["covariates"])["px_means"]
-            for v in range(n_var):
-                pred = module.view_of_output(v, px[v][masks[v]]).double()
-                res = (xs[v] - pred).pow(2) * weights[v]
-                ssr[v, col] += float(res.sum())
-    sst = np.array(
-        [
-            float((sum_x2[v] - sum_x[v].pow(2) / max(n_obs[v], 1.0)).sum()) if n_obs[v] > 0 else np.nan
-            for v in range(n_var)
-        ]
-    )
+    n_latent = len(factors)
+    ssr, sst = residual_sums_of_squares(model, mdata, batch_size)
     with np.errstate(invalid="ignore", divide="ignore"):
         r2_full = 1.0 - ssr[:, n_latent] / sst
         r2_drop = 1.0 - ssr[:, :n_latent] / sst[:, None]
@@ -152,8 +103,6 @@ def r2_table(mods, factors, r2_k: np.ndarray, r2_total: np.ndarray) -> pd.DataFr
 
 def stored_variance_explained(mdata: MuData) -> pd.DataFrame:
     """The table :func:`variance_explained` stored in ``mdata.uns["poems"]``."""
-    from poems_mu._constants import UNS_KEY
-
     uns = mdata.uns.get(UNS_KEY, {})
     if UNS_KEY_R2 not in uns:
         raise KeyError(
