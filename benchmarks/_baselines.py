@@ -1,23 +1,34 @@
-"""Baseline embeddings for the subtyping benchmark: PCA and MOFA+ on z-scored views.
+"""The subtyping protocol of the POEMS paper (Appendix A) and the baselines: PCA and MOFA+ on z-scored views.
 
-Both baselines follow the same inductive protocol as POEMS in ``subtyping.py``: they are *fitted on the train-split
-samples only* and then embed every sample (train and test). Views are z-scored per feature with the mean and SD of
-the train-split samples that have the view; a sample lacking a view has NaN there (MOFA+ handles NaN natively;
-PCA imputes the missing block with the train mean, i.e. 0 after z-scoring).
+The bundled cohorts with their labels (:func:`load_dataset`), the paper's split (:func:`paper_split`), the methods
+under it and the scores (:func:`evaluate`). Every method is *fitted on the train-split samples only* and then embeds
+every sample (train and test): POEMS set up and trained on the train split (:func:`fit_poems`), the baselines with
+fixed (untuned) settings on views z-scored per feature with the mean and SD of the train-split samples that have
+the view; a sample lacking a view has NaN there (MOFA+ handles NaN natively; PCA imputes the missing block with the
+train mean, i.e. 0 after z-scoring). Nothing here imports ``poems_mu`` at import time (``tuning/v01_reference.py``
+puts another checkout first).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
+import time
 
 import numpy as np
 from mudata import MuData
 from scipy import sparse
 from sklearn.decomposition import PCA
+from sklearn.model_selection import train_test_split
 
 _TOL = 1e-8
+BASELINES = ("PCA", "MOFA+")
+#: label column of the bundled data sets
+LABEL_KEYS = {"rosmap": "label", "breast_tcga": "subtype"}
+SCOPES = ("all", "test", "train")
+#: PCA components and MOFA+ factors, and MOFA+'s iteration cap (mofapy2's own default)
+N_COMPONENTS = 32
+MOFA_MAX_ITER = 1000
 
 
 def zscored_views(mdata: MuData, fit_mask: np.ndarray, modalities=None) -> dict[str, np.ndarray]:
@@ -42,7 +53,7 @@ def zscored_views(mdata: MuData, fit_mask: np.ndarray, modalities=None) -> dict[
     return out
 
 
-def pca_embedding(views: dict[str, np.ndarray], fit_mask: np.ndarray, n_components: int = 32) -> np.ndarray:
+def pca_embedding(views: dict[str, np.ndarray], fit_mask: np.ndarray, n_components: int = N_COMPONENTS) -> np.ndarray:
     """PCA on the concatenated z-scored views, fitted on ``fit_mask`` samples; missing blocks imputed with 0.
 
     After z-scoring with the train statistics, 0 is the train mean of every feature, so imputation with 0 is
@@ -57,12 +68,17 @@ def pca_embedding(views: dict[str, np.ndarray], fit_mask: np.ndarray, n_componen
 def fit_mofa(
     views: dict[str, np.ndarray],
     fit_mask: np.ndarray,
-    n_factors: int = 32,
+    n_factors: int = N_COMPONENTS,
     seed: int = 0,
-    max_iter: int = 1000,
+    max_iter: int = MOFA_MAX_ITER,
     convergence_mode: str = "fast",
 ):
-    """The fitted mofapy2 model of the ``fit_mask`` samples (settings: see :func:`mofa_embedding`; NaN = missing)."""
+    """The fitted mofapy2 model of the ``fit_mask`` samples (NaN = missing).
+
+    mofapy2 defaults otherwise: Gaussian likelihoods, one group, ARD and spike-and-slab on the weights,
+    ``convergence_mode="fast"``, no factor dropping. ``max_iter`` caps the number of iterations (mofapy2's own
+    default is 1000 as well).
+    """
     from mofapy2.run.entry_point import entry_point
 
     names = list(views)
@@ -79,19 +95,9 @@ def fit_mofa(
     return ent.model
 
 
-def mofa_embedding(
-    views: dict[str, np.ndarray],
-    fit_mask: np.ndarray,
-    n_factors: int = 32,
-    seed: int = 0,
-    max_iter: int = 1000,
-    convergence_mode: str = "fast",
-) -> tuple[np.ndarray, dict]:
-    """MOFA+ (mofapy2) fitted on the ``fit_mask`` samples, then all samples projected onto its factors.
-
-    mofapy2 defaults otherwise: Gaussian likelihoods, one group, ARD and spike-and-slab on the weights,
-    ``convergence_mode="fast"``, no factor dropping. ``max_iter`` caps the number of iterations (mofapy2's own
-    default is 1000 as well). Missing views are NaN.
+def mofa_embedding(views: dict[str, np.ndarray], fit_mask: np.ndarray, **settings) -> tuple[np.ndarray, dict]:
+    """MOFA+ (mofapy2) fitted on the ``fit_mask`` samples (:func:`fit_mofa` with ``settings``), then all samples
+    projected onto its factors. Missing views are NaN.
 
     The embedding of every sample (train and test) is the posterior mean of ``z`` under MOFA's N(0, I) factor
     prior given the fitted weights and noise precisions,
@@ -104,7 +110,8 @@ def mofa_embedding(
     The ``(n_obs, K)`` embedding and a dict with the number of iterations, the factors kept and the median
     absolute correlation between projected and fitted train factors.
     """
-    model = fit_mofa(views, fit_mask, n_factors, seed, max_iter, convergence_mode)
+    model = fit_mofa(views, fit_mask, **settings)
+    max_iter = settings.get("max_iter", MOFA_MAX_ITER)
     nodes = model.nodes
     W = [np.asarray(w) for w in nodes["W"].getExpectation()]  # per view (D, K)
     tau = [np.asarray(t) for t in nodes["Tau"].getExpectation()]  # per view, (N, D) or (D,)
@@ -141,7 +148,130 @@ def mofa_embedding(
     return Z, info
 
 
-def single_thread() -> None:
-    """Limit BLAS/OpenMP to one thread (the benchmark machine's cores are shared)."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
+def fit_baseline(method: str, mdata: MuData, split: dict[str, np.ndarray], seed: int, quick: bool = False):
+    """PCA or MOFA+ fitted on ``split["train"]`` (z-scored with its statistics); all samples embedded.
+
+    Returns the ``(n_obs, K)`` embedding and a dict of information (wall seconds: z-scoring + fit + projection;
+    MOFA+'s iterations and the agreement of its projection with its fitted factors). ``quick`` caps MOFA+ at 50
+    iterations.
+    """
+    fit_mask = np.zeros(mdata.n_obs, dtype=bool)
+    fit_mask[split["train"]] = True
+    start = time.perf_counter()
+    views = zscored_views(mdata, fit_mask)
+    if method == "PCA":
+        z, info = pca_embedding(views, fit_mask, n_components=N_COMPONENTS), {}
+    elif method == "MOFA+":
+        max_iter = 50 if quick else MOFA_MAX_ITER
+        z, info = mofa_embedding(views, fit_mask, n_factors=N_COMPONENTS, seed=seed, max_iter=max_iter)
+    else:
+        raise ValueError(f"Unknown baseline {method!r}.")
+    info["wall_s"] = time.perf_counter() - start
+    return z, info
+
+
+def load_dataset(name: str):
+    """A bundled data set (``rosmap``, ``breast_tcga``) or a MOGONET folder, with its label column."""
+    import poems_mu as pm
+
+    if name in LABEL_KEYS:
+        return getattr(pm.datasets, name)(), LABEL_KEYS[name]
+    return pm.datasets.read_mogonet(name), "label"
+
+
+def paper_split(labels: np.ndarray, random_state: int = 1) -> dict[str, np.ndarray]:
+    """The paper's split: 80/20 train/test, then 20 % of train for validation (stratified, ``random_state=1``).
+
+    Returns sorted sample positions for ``train`` (= ``fit`` ∪ ``val``), ``fit``, ``val`` and ``test``.
+    """
+    labels = np.asarray(labels)
+    idx = np.arange(len(labels))
+    train, test = train_test_split(idx, test_size=0.2, random_state=random_state, stratify=labels)
+    fit, val = train_test_split(train, test_size=0.2, random_state=random_state, stratify=labels[train])
+    return {k: np.sort(v) for k, v in {"train": train, "fit": fit, "val": val, "test": test}.items()}
+
+
+def train_split_data(mdata, split: dict[str, np.ndarray]):
+    """The train-split MuData (a copy) and the positions in it of the fit and validation samples."""
+    train_data = mdata[mdata.obs_names[split["train"]]].copy()
+    pos = {name: i for i, name in enumerate(train_data.obs_names)}
+    fit_rows = np.array([pos[n] for n in mdata.obs_names[split["fit"]]])
+    val_rows = np.array([pos[n] for n in mdata.obs_names[split["val"]]])
+    return train_data, fit_rows, val_rows
+
+
+def train_on_split(mdata, split: dict, seed: int, model_kwargs=None, train_kwargs=None, prepare=None):
+    """POEMS set up on the train split only, trained on its fit part with early stopping on ``split["val"]``.
+
+    ``prepare(model)`` runs before training. Returns the model, the train-split MuData, the validation rows in it
+    and the seconds of ``model.train``.
+    """
+    import scvi
+
+    import poems_mu as pm
+
+    train_data, fit_rows, val_rows = train_split_data(mdata, split)
+    scvi.settings.seed = seed
+    pm.POEMS.setup_mudata(train_data)
+    model = pm.POEMS(train_data, **(model_kwargs or {}))
+    if prepare is not None:
+        prepare(model)
+    start = time.perf_counter()
+    model.train(
+        enable_progress_bar=False,
+        datasplitter_kwargs={"external_indexing": [fit_rows, val_rows, np.array([], dtype=np.int64)]},
+        **(train_kwargs or {}),
+    )
+    return model, train_data, val_rows, time.perf_counter() - start
+
+
+def fit_poems(mdata, split: dict, seed: int, model_kwargs=None, train_kwargs=None) -> tuple[np.ndarray, dict]:
+    """:func:`train_on_split`, then every sample embedded by transferring the setup to the full MuData (the test
+    samples touch nothing, not even the per-feature standardisation). ``wall_s``: set-up + training + embedding;
+    ``train_s``: ``model.train`` alone."""
+    import poems_mu as pm
+
+    start = time.perf_counter()
+    model, _, _, train_s = train_on_split(mdata, split, seed, model_kwargs, train_kwargs)
+    full = mdata.copy()
+    pm.POEMS.setup_mudata(full)
+    z = model.get_latent_representation(full)
+    hist = model.history
+    info = {"wall_s": time.perf_counter() - start, "train_s": train_s, "epochs": len(hist["elbo_train"])}
+    if "elbo_per_sample_validation" in hist:
+        info["best_elbo_per_sample_validation"] = float(hist["elbo_per_sample_validation"].min().iloc[0])
+    if model.module.decoder_type == "sparse":
+        sparsity = model.sparsity_summary()
+        info["W_density"] = float(sparsity["density"].mean())
+        info["W_zeros"] = float(sparsity["zeros"].mean())
+    return z, info
+
+
+def evaluate(z: np.ndarray, labels: np.ndarray, split: dict[str, np.ndarray], scopes=SCOPES) -> dict:
+    """``{scope: {metric: {"mean", "sd", "values"}}}`` of ``pm.tl.evaluate_subtyping`` over its evaluation seeds."""
+    import poems_mu as pm
+
+    out = {}
+    for scope in scopes:
+        mask = np.ones(len(labels), dtype=bool)
+        if scope != "all":
+            mask = np.zeros(len(labels), dtype=bool)
+            mask[split[scope]] = True
+        df = pm.tl.evaluate_subtyping(z, labels=labels, subset=mask)
+        out[scope] = {
+            m: {"mean": float(g.mean()), "sd": float(g.std(ddof=1)), "values": [float(v) for v in g]}
+            for m, g in df.groupby("metric", sort=False)["value"]
+        }
+    return out
+
+
+def run_method(method, mdata, labels, split, seed, model_kwargs, train_kwargs, quick=False, scopes=SCOPES) -> dict:
+    """Fit POEMS (with ``model_kwargs``) or a baseline (``"PCA"``, ``"MOFA+"``) with one training seed and evaluate
+    it; returns a JSON-able record."""
+    if method in BASELINES:
+        z, info = fit_baseline(method, mdata, split, seed, quick=quick)
+    else:
+        z, info = fit_poems(mdata, split, seed, model_kwargs, train_kwargs)
+    if not np.isfinite(z).all():
+        return {"method": method, "train_seed": seed, "info": info, "error": "non-finite embedding"}
+    return {"method": method, "train_seed": seed, "info": info, "metrics": evaluate(z, labels, split, scopes)}

@@ -1,4 +1,4 @@
-"""benchmarks/imputation.py on a tiny cohort: the fold protocol and the scores mean what they say."""
+"""benchmarks/accuracy/imputation.py on a tiny cohort: the fold protocol and the scores mean what they say."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import mudata as md
 import numpy as np
 import pandas as pd
 import pytest
-
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Smoke tests of benchmarks/likelihoods_planted.py and benchmarks/batch_planted.py (their --quick runs)."""
+"""Smoke tests of benchmarks/accuracy/likelihoods_planted.py and batch_planted.py (their --quick runs)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+
+from poems_mu.datasets import _synthetic
 
 
 @pytest.fixture(scope="module")
@@ -23,17 +25,17 @@ def _in_unit(value) -> bool:
     return isinstance(value, float) and math.isfinite(value) and 0.0 <= value <= 1.0
 
 
-def test_generators_plant_what_they_say(lp, bp):
-    data, library, obs, z, supports = lp.make_counts(0, n=60, scale=0.2)
+def test_generators_plant_what_they_say(common):
+    data, library, obs, z, supports = common.planted("counts", 0, n=60, scale=0.2)
     counts = data["rna"]
     assert (counts >= 0).all() and np.array_equal(counts, np.round(counts))
     assert 3.0 < library.max() / library.min() <= 4.0 and library.min() >= 2.5e6
-    assert supports["rna"].shape == (counts.shape[1], lp.N_FACTORS)
+    assert supports["rna"].shape == (counts.shape[1], _synthetic.N_FACTORS)
     assert set(supports["rna"].sum(1)) <= {0, 1, 2} and (supports["rna"].sum(1) == 0).mean() == pytest.approx(0.2)
     assert obs["group"].value_counts().tolist() == [20, 20, 20]
-    data, obs, z, supports = lp.make_binary(0, n=60, scale=0.5)
+    data, obs, z, supports = common.planted("binary", 0, n=60, scale=0.5)
     assert set(np.unique(data["mut"])) == {0.0, 1.0} and 0.05 < data["mut"].mean() < 0.5
-    mdata, z = bp.make_batched(0, n=60, scale=0.2)
+    mdata, z = common.planted("batched", 0, n=60, scale=0.2)
     cells = mdata.obs.groupby(["group", "batch"], observed=True).size()
     assert len(cells) == 6 and (cells == 10).all()  # batch and group balanced
     x, b1 = np.asarray(mdata["a"].X), (mdata.obs["batch"] == "b1").to_numpy()
@@ -44,7 +46,7 @@ def test_generators_plant_what_they_say(lp, bp):
 @pytest.mark.slow
 def test_likelihoods_quick_run_writes_both_parts(lp, tmp_path):
     out = tmp_path / "likelihoods.json"
-    lp.main(["--quick", "--out", str(out)])
+    lp.main(["--quick", "--out", str(tmp_path)])
     payload = json.loads(out.read_text())
     recs = payload["records"]
     assert [(r["part"], r["arm"]) for r in recs] == [(p, a) for p, arms in lp.ARMS.items() for a in arms]
@@ -68,7 +70,7 @@ def test_likelihoods_quick_run_writes_both_parts(lp, tmp_path):
 @pytest.mark.slow
 def test_batch_quick_run_writes_every_arm_and_goals(bp, tmp_path):
     out = tmp_path / "batch.json"
-    bp.main(["--quick", "--out", str(out)])
+    bp.main(["--quick", "--out", str(tmp_path)])
     recs = json.loads(out.read_text())["records"]
     assert [r["arm"] for r in recs] == [*bp.ARMS, *bp.REFERENCES]
     assert all(_in_unit(r["knn_batch"]) and _in_unit(r["knn_groups"]) for r in recs)

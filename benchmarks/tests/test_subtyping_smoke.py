@@ -1,9 +1,8 @@
-"""Smoke test of the subtyping benchmark's functions on a tiny synthetic MuData (benchmarks/subtyping.py)."""
+"""Smoke test of the subtyping benchmark's functions on a tiny synthetic MuData (benchmarks/accuracy/subtyping.py)."""
 
 from __future__ import annotations
 
 import json
-import sys
 
 import anndata as ad
 import mudata as md
@@ -39,20 +38,20 @@ def _toy(n_per_class: int = 20, seed: int = 0) -> md.MuData:
     return mdata
 
 
-def test_paper_split_is_stratified_disjoint_and_fixed(sb):
+def test_paper_split_is_stratified_disjoint_and_fixed(baselines):
     labels = np.repeat(["a", "b", "c"], [50, 30, 20])
-    s = sb.paper_split(labels)
+    s = baselines.paper_split(labels)
     assert len(s["test"]) == 20 and len(s["train"]) == 80
     assert len(s["val"]) == 16 and len(s["fit"]) == 64
     assert set(s["fit"]) | set(s["val"]) == set(s["train"])
     assert not set(s["fit"]) & set(s["val"]) and not set(s["train"]) & set(s["test"])
     assert pd.Series(labels[s["test"]]).value_counts().to_dict() == {"a": 10, "b": 6, "c": 4}
-    again = sb.paper_split(labels)
+    again = baselines.paper_split(labels)
     assert all(np.array_equal(s[k], again[k]) for k in s)
 
 
-def test_zscored_views_use_train_stats_and_mark_missing(sb):
-    bl = sys.modules["_baselines"]
+def test_zscored_views_use_train_stats_and_mark_missing(baselines):
+    bl = baselines
     mdata = _toy()
     fit = np.zeros(mdata.n_obs, dtype=bool)
     fit[:30] = True

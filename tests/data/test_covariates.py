@@ -112,8 +112,8 @@ def _knn(z, labels):
 @pytest.mark.slow
 def test_with_batch_key_the_latents_lose_a_planted_batch_shift(mixed_mudata):
     """A shift of 3 SD on every prot feature and of 3 in every rna log-mean: the batch effects learnt by Γ follow
-    it, and the latents carry less of the batch than without ``batch_key`` (benchmarks/batch_planted.py measures
-    it properly)."""
+    it, and the latents carry less of the batch than without ``batch_key``
+    (benchmarks/accuracy/batch_planted.py measures it properly)."""
     mdata = mixed_mudata(200, seed=1, batch_shift=3.0)
     accuracy, gammas = {}, None
     for key in (None, "batch"):

@@ -22,12 +22,12 @@ from ._sparse_links import _SparseLinkDecode
 
 _EPS = 1e-8
 #: default activation budget of one feature chunk on CPU: cache-sized chunks were fastest (13-131 features for
-#: batch 512-32 at K = 32, H = 100; ``python benchmarks/scale.py chunks``).
+#: batch 512-32 at K = 32, H = 100; ``python benchmarks/performance/scale.py chunks``).
 DEFAULT_CHUNK_BYTES = 8 * 2**20
 #: default budget on accelerators, where large chunks keep the device busy and the launch count low.
 DEFAULT_CHUNK_BYTES_ACCELERATOR = 512 * 2**20
 #: ``links="auto"`` decodes over the non-zero links when at most this share of W is non-zero: below it the link path
-#: was faster than the dense one on CPU, above it slower (``python benchmarks/speed.py density``)
+#: was faster than the dense one on CPU, above it slower (``python benchmarks/performance/speed.py density``)
 LINKS_MAX_DENSITY = 0.05
 
 

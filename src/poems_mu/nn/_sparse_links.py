@@ -10,7 +10,7 @@ rounding: sums run in another order); ``∂W`` of a zero entry is not computed h
 
 What sparsity cannot remove: ReLU, the heads ``c`` and their gradients cost O(batch · D · H) per step whatever W
 is, so the gain over the dense path is bounded by the share of the first layer in the dense cost
-(``python benchmarks/speed.py density`` measures both).
+(``python benchmarks/performance/speed.py density`` measures both).
 """
 
 from __future__ import annotations

@@ -1,20 +1,20 @@
-"""Do enrichment, the active-factor rule and stability find what was planted (issue 16's must-show)?
+"""Do enrichment, the active-factor rule and stability find what was planted?
 
 Protocol (fixed before the first run; package defaults, K = 32 factors):
 
-* **Planted** (``make_planted3`` of ``planted_sparse.py``: 4 true factors, informative modalities ``a`` (120
-  features) and ``b`` (80), near-noise ``c``). Data seeds 0-4, each trained with the same ``scvi.settings.seed``.
-  Sets per informative modality: for each true factor f, ``f{f}_up`` (its planted features whose data rise with
-  z_f) and ``f{f}_down`` (those that fall), plus for every planted set 5 decoys of the same size drawn at random
-  from all features of the modality. Each true factor is matched to the learned factor with the largest |corr| of
-  sample scores (sign s). ``pm.tl.enrichment`` at its defaults (active factors, signed effective loadings), and
-  once with ``loadings="abs_W"`` (no direction). Scores: ``first`` = the two planted sets of f are the two best
-  sets (by p-value) of the matched factor; ``top1`` = the best set is one of them; ``direction`` = ``f{f}_up``
-  scores with sign s and ``f{f}_down`` with −s (effective loadings only); ``decoy_fpr`` = share of (tested
-  factor, decoy) pairs with q < 0.05; ``planted_q05`` = share of planted sets with q < 0.05 in their matched
-  factor. A matched factor the rule calls inactive is not tested and counts as a miss; a planted set with fewer
-  than 5 members (``tmin``) is pruned by ``tl.enrichment`` and its factor is scored on the other one.
-  ``n_active`` against 4 (``n_active_r2``, the rule with ``min_r2=0.01``, was added after the first run).
+* **Planted** (``make_planted3`` of :mod:`poems_mu.datasets._synthetic`: 4 true factors, informative modalities
+  ``a`` (120 features) and ``b`` (80), near-noise ``c``). Data seeds 0-4, each trained with the same
+  ``scvi.settings.seed``. Sets per informative modality: for each true factor f, ``f{f}_up`` (its planted features whose
+  data rise with z_f) and ``f{f}_down`` (those that fall), plus for every planted set 5 decoys of the same size drawn at
+  random from all features of the modality. Each true factor is matched to the learned factor with the largest |corr| of
+  sample scores (sign s). ``pm.tl.enrichment`` at its defaults (active factors, signed effective loadings), and once
+  with ``loadings="abs_W"`` (no direction). Scores: ``first`` = the two planted sets of f are the two best sets (by
+  p-value) of the matched factor; ``top1`` = the best set is one of them; ``direction`` = ``f{f}_up`` scores with sign s
+  and ``f{f}_down`` with −s (effective loadings only); ``decoy_fpr`` = share of (tested factor, decoy) pairs with q <
+  0.05; ``planted_q05`` = share of planted sets with q < 0.05 in their matched factor. A matched factor the rule calls
+  inactive is not tested and counts as a miss; a planted set with fewer than 5 members (``tmin``) is pruned by
+  ``tl.enrichment`` and its factor is scored on the other one. ``n_active`` against 4 (``n_active_r2``, the rule with
+  ``min_r2=0.01``, was added after the first run).
 * **Stability**: data seed 0 trained with seeds 0-4 → ``pm.tl.factor_stability`` (n_top = 10); the reproducibility
   of the factor matched to each true factor, of active and of inactive factors, and the share of features with
   frequency >= 0.8 in those 4 factors that are planted features of the factor.
@@ -22,38 +22,32 @@ Protocol (fixed before the first run; package defaults, K = 32 factors):
   the shipped sets (``pm.datasets.breast_tcga_feature_sets``) with 5 same-size decoys per set: decoy FPR at
   q < 0.05, the sets at q < 0.05 in the first run and in how many runs each recurs in the matched factor.
 
-    OMP_NUM_THREADS=1 python benchmarks/enrichment_planted.py planted   # -> results/enrichment_planted.json
-    OMP_NUM_THREADS=1 python benchmarks/enrichment_planted.py breast    # -> results/enrichment_breast.json
-    python benchmarks/enrichment_planted.py report                      # -> results/enrichment.md
+    OMP_NUM_THREADS=1 python benchmarks/accuracy/enrichment_planted.py planted  # -> results/enrichment_planted.json
+    OMP_NUM_THREADS=1 python benchmarks/accuracy/enrichment_planted.py breast   # -> results/enrichment_breast.json
+    python benchmarks/accuracy/enrichment_planted.py report                     # -> results/enrichment.md
+
+``--quick``: seeds 0 and 1, 20 epochs (a pipeline check; ``report`` then reads the quick folder).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common, _baselines
+
+import _common as common
 import numpy as np
 import pandas as pd
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-RESULTS = os.path.join(HERE, "results")
-sys.path.insert(0, HERE)
 SEEDS = (0, 1, 2, 3, 4)
 N_DECOYS = 5
+QUICK_TRAIN = {"max_epochs": 20, "n_epochs_kl_warmup": 5}
 
 
-def _train(mdata, seed: int):
-    import scvi
-
-    import poems_mu as pm
-
-    scvi.settings.seed = seed
-    pm.POEMS.setup_mudata(mdata)
-    model = pm.POEMS(mdata)
-    model.train(enable_progress_bar=False)
-    return model
+def _train(mdata, seed: int, quick: bool):
+    return common.train_poems(mdata, seed, train_kwargs=QUICK_TRAIN if quick else None)[0]
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -213,38 +207,27 @@ def stability_planted(models, z: np.ndarray, supports: dict) -> dict:
     }
 
 
-def run_planted() -> None:
-    import subtyping as sb
-    from planted_sparse import make_planted3
-
-    sb.quiet()
+def run_planted(seeds, quick: bool) -> dict:
     recs, models0 = [], []
-    for seed in SEEDS:
-        mdata, z, supports = make_planted3(seed=seed)
-        model = _train(mdata, seed)
+    for seed in seeds:
+        mdata, z, supports = common.planted("planted3", seed)
+        model = _train(mdata, seed, quick)
         recs += score_planted(model, mdata, z, supports, seed)
-        if seed == 0:
+        if seed == seeds[0]:
             models0.append(model)
             data0 = (z, supports)
-    mdata, _, _ = make_planted3(seed=0)
-    for seed in SEEDS[1:]:
-        models0.append(_train(mdata.copy(), seed))
+    mdata, _, _ = common.planted("planted3", seeds[0])
+    for seed in seeds[1:]:
+        models0.append(_train(mdata.copy(), seed, quick))
     stab = stability_planted(models0, *data0)
     print(json.dumps(stab), flush=True)
-    with open(os.path.join(RESULTS, "enrichment_planted.json"), "w") as fh:
-        json.dump({"enrichment": recs, "stability": stab}, fh, indent=1)
+    return {"enrichment": recs, "stability": stab}
 
 
-def run_breast() -> None:
-    import subtyping as sb
-
+def run_breast(seeds, quick: bool) -> dict:
     import poems_mu as pm
 
-    sb.quiet()
-    models = []
-    for seed in SEEDS:
-        mdata = pm.datasets.breast_tcga()
-        models.append(_train(mdata, seed))
+    models = [_train(pm.datasets.breast_tcga(), seed, quick) for seed in seeds]
     factors, features = pm.tl.factor_stability(models)
     ref = models[0]
     tables = [pm.tl.active_factors(m) for m in models]
@@ -297,32 +280,25 @@ def run_breast() -> None:
         "enrichment_hits_run0": recur,
     }
     print(json.dumps({k: out[k] for k in ("n_active_per_run", "inactive_reproducibility_mean")}), flush=True)
-    with open(os.path.join(RESULTS, "enrichment_breast.json"), "w") as fh:
-        json.dump(out, fh, indent=1)
+    return out
 
 
-def report() -> None:
-    from _tables import mean_sd_rows
-
-    with open(os.path.join(RESULTS, "enrichment_planted.json")) as fh:
-        planted = json.load(fh)
-    with open(os.path.join(RESULTS, "enrichment_breast.json")) as fh:
-        breast = json.load(fh)
+def report(out: Path) -> str:
+    planted = json.loads((out / "enrichment_planted.json").read_text())
+    breast = json.loads((out / "enrichment_breast.json").read_text())
     df = pd.DataFrame(planted["enrichment"])
     cols = ["first", "top1", "direction", "planted_q05", "decoy_fpr", "matched_active"]
     counts = ["n_active", "n_active_r2", "n_active_near_true", "n_true_with_active"]
     lines = [
         "# Enrichment, active factors and stability on planted data and breast_tcga",
         "",
-        "`OMP_NUM_THREADS=1 python benchmarks/enrichment_planted.py planted|breast`, then `... report`; protocol in",
-        "the script's docstring. Planted: 4 true factors, K = 32, data seeds 0-4 (mean ± SD over seeds; shares over",
-        "the 4 true factors, 8 planted sets and 40 decoys per modality).",
+        "`OMP_NUM_THREADS=1 python benchmarks/accuracy/enrichment_planted.py planted|breast`, then `... report`;",
+        "protocol in the script's docstring; the provenance of each part in its JSON file. Planted: 4 true factors,",
+        "K = 32, data seeds 0-4 (mean ± SD over seeds; shares over the 4 true factors, 8 planted sets and 40 decoys",
+        "per modality).",
         "",
-        "| modality | loadings | " + " | ".join(cols) + " |",
-        "|---" * (len(cols) + 2) + "|",
+        *common.table(df, ["modality", "loadings"], cols, fmt=".2f"),
     ]
-    for key, cells in mean_sd_rows(df, ["modality", "loadings"], cols, fmt=".2f", sd_fmt=".2f"):
-        lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
     runs = df.drop_duplicates("seed")
     lines += [
         "",
@@ -385,16 +361,22 @@ def report() -> None:
     if len(stable):
         for (fac, mod), g in stable.groupby(["factor", "modality"], sort=False):
             lines.append(f"- {fac} / {mod}: " + ", ".join(g["feature"]))
-    with open(os.path.join(RESULTS, "enrichment.md"), "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> None:
+    parser = common.parser(__doc__, seeds=None)
     parser.add_argument("what", choices=["planted", "breast", "report"])
-    args = parser.parse_args()
-    {"planted": run_planted, "breast": run_breast, "report": report}[args.what]()
+    args = parser.parse_args(argv)
+    prov = common.provenance(__file__, argv)
+    if args.what == "report":
+        common.write_report(args.out / "enrichment.md", report(args.out), provenance=prov)
+        return
+    common.quiet()
+    seeds = (0, 1) if args.quick else SEEDS
+    result = {"planted": run_planted, "breast": run_breast}[args.what](seeds, args.quick)
+    payload = {"settings": {"seeds": list(seeds), "quick": args.quick}, **result}
+    common.write_results(args.out / f"enrichment_{args.what}.json", payload, provenance=prov)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 """Count and binary likelihoods on planted data: ``"nb"`` and ``"bernoulli"`` against the Gaussian likelihood.
 
-    OMP_NUM_THREADS=1 python benchmarks/likelihoods_planted.py            # both parts, seeds 0-2
-    OMP_NUM_THREADS=1 python benchmarks/likelihoods_planted.py --quick    # 1 seed, tiny data, 15 epochs (smoke run)
+    OMP_NUM_THREADS=1 python benchmarks/accuracy/likelihoods_planted.py          # every part, seeds 0-2
+    OMP_NUM_THREADS=1 python benchmarks/accuracy/likelihoods_planted.py --quick  # 1 seed, tiny data, 15 epochs
+
+Writes ``<out>/likelihoods.{json,md}`` (``--out``, default ``benchmarks/results``). The generators are
+``make_counts`` and ``make_binary`` of :mod:`poems_mu.datasets._synthetic`.
 
 Every part compares its arms on the same data and seeds (data seed = training seed = ``scvi.settings.seed``), POEMS
 at the package defaults except ``n_latent=10`` (for 5 planted factors), default training (500-epoch cap, early
@@ -43,7 +46,7 @@ U(0.05, 0.30): ``P(x = 1) = sigmoid(logit(base_j) + z_i W_jᵀ)``. Arms: ``berno
 **Protocol** (fixed before the first run). 20 % of the samples (stratified by group, ``random_state`` = seed) are
 held out *before* training; ``setup_mudata`` and training see only the other 80 %. Scores:
 
-* ``support_auroc``: the grouped AUROC of ``tests/test_planted.py`` (through ``planted_sparse.py``) of ``|W|`` of
+* ``support_auroc``: the grouped AUROC (``poems_mu.datasets._synthetic.grouped_auroc``) of ``|W|`` of
   the count (binary) modality against its planted support, learned factors matched to a true one when
   |corr| > 0.3 on the training samples;
 * (a) ``heldout_spearman``: for the held-out samples, ``model.impute("rna", mdata=held_out, from_modalities=
@@ -66,48 +69,26 @@ the share of planted links set to 0, their mean |W|, the share of non-links left
 
 from __future__ import annotations
 
-import os
+import json
+import sys
+import time
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common, _baselines
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
+import _common as common
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import train_test_split
 
-import anndata as ad  # noqa: E402
-import mudata as md  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import scvi  # noqa: E402
-import torch  # noqa: E402
-from scipy.stats import spearmanr  # noqa: E402
-from sklearn.metrics import roc_auc_score  # noqa: E402
-from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split  # noqa: E402
-from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-sys.path.insert(0, str(HERE))
-
-from _tables import mean_sd_rows  # noqa: E402
-from planted_recovery import _load_test_module  # noqa: E402
-from planted_sparse import _grouped_auroc  # noqa: E402
-from subtyping import quiet  # noqa: E402
-
-import poems_mu as pm  # noqa: E402
+from poems_mu.datasets._synthetic import DEPTHS, GAUSSIAN_MODS, grouped_auroc, match_factors, to_mudata
 
 SEEDS = (0, 1, 2)
-N_FACTORS = 5
-N_GROUPS = 3
 N_LATENT = 10
 KNN_K = 10
 HELD_OUT = 0.2
-GAUSSIAN_MODS = {"prot": 80, "meth": 120}
 #: the count parts' arms; the two with modality dropout were added after a diagnosis of the first run (see the
 #: docstring)
 DROPOUT_ARMS = ("nb, modality_dropout=0.25", "gaussian_log1p, modality_dropout=0.25")
@@ -116,105 +97,8 @@ ARMS = {
     "counts_shallow": ("nb", "gaussian_log1p", *DROPOUT_ARMS),
     "binary": ("bernoulli", "gaussian", "bernoulli, modality_dropout=0.25", "gaussian, modality_dropout=0.25"),
 }
-#: library-size ranges of the count parts: bulk depth, and a shallow one where many counts are small or zero
-DEPTHS = {"counts": (2.5e6, 1e7), "counts_shallow": (2e4, 8e4)}
 #: the --quick run: fewer samples and features, a few epochs (a pipeline check, not a measurement)
 QUICK = {"n": 90, "scale": 0.25, "train": {"max_epochs": 15, "n_epochs_kl_warmup": 5}}
-
-
-# --------------------------------------------------------------------------------------------------------------
-# planted data
-# --------------------------------------------------------------------------------------------------------------
-def planted_factors(rng, n: int, n_factors: int = N_FACTORS, n_groups: int = N_GROUPS, shift: float = 1.5):
-    """Balanced groups (shuffled) and factors ``N(0, I) + shift e_g`` (group g shifts factor g), centred."""
-    groups = rng.permutation(np.arange(n) % n_groups)
-    z = rng.normal(size=(n, n_factors))
-    z[np.arange(n), groups] += shift
-    return z - z.mean(0), groups
-
-
-def sparse_support(rng, d: int, n_factors: int, frac_null: float = 0.2) -> np.ndarray:
-    """Feature j < (1 − frac_null) d is driven by factor ``j mod n_factors`` and, w.p. 1/2, one more; the rest none."""
-    support = np.zeros((d, n_factors), bool)
-    for j in range(d - int(round(frac_null * d))):
-        k1 = j % n_factors
-        support[j, k1] = True
-        if rng.random() < 0.5:
-            support[j, rng.choice([k for k in range(n_factors) if k != k1])] = True
-    return support
-
-
-def signed_weights(rng, support: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    return support * rng.uniform(lo, hi, size=support.shape) * rng.choice([-1, 1], size=support.shape)
-
-
-def as_anndata(x: np.ndarray, name: str, obs_names) -> ad.AnnData:
-    adata = ad.AnnData(np.asarray(x, dtype=np.float32), obs=pd.DataFrame(index=list(obs_names)))
-    adata.var_names = [f"{name}{j}" for j in range(x.shape[1])]
-    return adata
-
-
-def gaussian_modalities(rng, z: np.ndarray, dims: dict[str, int], weight_range=(0.4, 0.8), noise: float = 1.0):
-    """``{name: (n, d) data}`` and supports of Gaussian modalities ``x = z Wᵀ + noise · ε``."""
-    data, supports = {}, {}
-    for name, d in dims.items():
-        support = sparse_support(rng, d, z.shape[1])
-        data[name] = z @ signed_weights(rng, support, *weight_range).T + noise * rng.normal(size=(len(z), d))
-        supports[name] = support
-    return data, supports
-
-
-def to_mudata(data: dict[str, np.ndarray], obs: pd.DataFrame) -> md.MuData:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mdata = md.MuData({name: as_anndata(x, name, obs.index) for name, x in data.items()})
-    mdata.obs = mdata.obs.join(obs)
-    return mdata
-
-
-def _scaled(dims: dict[str, int], scale: float) -> dict[str, int]:
-    return {k: max(10, int(v * scale)) for k, v in dims.items()}
-
-
-def _planted_start(seed: int, n: int, n_features: int, scale: float, weight_range: tuple[float, float]):
-    """What both generators draw first, in this order: the factors and groups, the Gaussian modalities, then the
-    support and weights of the modality under test. Returns ``rng, z, data, supports, obs, support, w``."""
-    rng = np.random.default_rng(seed)
-    z, groups = planted_factors(rng, n)
-    data, supports = gaussian_modalities(rng, z, _scaled(GAUSSIAN_MODS, scale))
-    support = sparse_support(rng, max(10, int(n_features * scale)), N_FACTORS)
-    w = signed_weights(rng, support, *weight_range)
-    obs = pd.DataFrame({"group": pd.Categorical(groups.astype(str))}, index=[f"s{i}" for i in range(n)])
-    return rng, z, data, supports, obs, support, w
-
-
-def make_counts(seed: int, n: int = 300, n_genes: int = 300, scale: float = 1.0, depth=DEPTHS["counts"]):
-    """Part (a): ``rna`` counts (NB, bulk depth) plus the Gaussian modalities; see the module docstring.
-
-    Returns the modalities' data ``{name: array}``, the library sizes, obs (``group``), z and the supports.
-    """
-    rng, z, data, supports, obs, support, w = _planted_start(seed, n, n_genes, scale, (0.3, 0.8))
-    d = len(support)
-    b = np.clip(rng.normal(0.0, 2.0, size=d), -5, 5)
-    share = np.exp(b) / np.exp(b).sum()
-    library = np.exp(rng.uniform(np.log(depth[0]), np.log(depth[1]), size=n))
-    mean = library[:, None] * share[None, :] * np.exp(2.0 * np.tanh(z @ w.T / 2.0))
-    dispersion = 0.1
-    lam = rng.gamma(shape=1.0 / dispersion, scale=mean * dispersion)
-    data["rna"] = rng.poisson(lam).astype(np.float64)
-    supports["rna"] = support
-    return data, library, obs, z, supports
-
-
-def make_binary(seed: int, n: int = 300, n_features: int = 100, scale: float = 1.0):
-    """Part (c): a 0/1 modality ``mut`` (logits from a sparse planted W) plus the Gaussian modalities."""
-    rng, z, data, supports, obs, support, w = _planted_start(seed, n, n_features, scale, (1.0, 2.0))
-    d = len(support)
-    base = rng.uniform(0.05, 0.30, size=d)
-    logits = np.log(base / (1 - base)) + z @ w.T
-    data["mut"] = (rng.random((n, d)) < 1 / (1 + np.exp(-logits))).astype(np.float64)
-    supports["mut"] = support
-    return data, obs, z, supports
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -227,34 +111,24 @@ def held_out_split(groups: np.ndarray, seed: int, frac: float = HELD_OUT) -> tup
     return np.sort(train), np.sort(held)
 
 
-def knn_cv(latent: np.ndarray, labels: np.ndarray, k: int = KNN_K) -> float:
-    """Mean accuracy of a k-NN classifier over 5 stratified folds (shuffled, ``random_state=0``)."""
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
-    return float(cross_val_score(KNeighborsClassifier(n_neighbors=k), latent, labels, cv=folds).mean())
-
-
-def train_poems(mdata, seed: int, model_kwargs=None, setup_kwargs=None, train_kwargs=None):
-    """POEMS at the package defaults (``n_latent=N_LATENT`` unless overridden); returns the model and its wall time."""
-    scvi.settings.seed = seed
-    start = time.perf_counter()
-    pm.POEMS.setup_mudata(mdata, **(setup_kwargs or {}))
-    model = pm.POEMS(mdata, **{"n_latent": N_LATENT, **(model_kwargs or {})})
-    model.train(enable_progress_bar=False, **(train_kwargs or {}))
-    return model, time.perf_counter() - start
+def _train(mdata, seed: int, model_kwargs: dict, quick: bool):
+    """POEMS at the package defaults with ``n_latent=N_LATENT`` (and ``model_kwargs``); the model and its wall time."""
+    train_kwargs = QUICK["train"] if quick else None
+    return common.train_poems(mdata, seed, {"n_latent": N_LATENT, **model_kwargs}, train_kwargs=train_kwargs)
 
 
 def support_auroc(model, z_train: np.ndarray, support: np.ndarray, mod: str) -> float:
-    """Grouped AUROC (``tests/test_planted.py``) of ``|W|`` of ``mod`` against its planted support."""
+    """Grouped AUROC of ``|W|`` of ``mod`` against its planted support."""
     loadings = {mod: model.get_loadings(mod).to_numpy()}
-    auroc, _ = _grouped_auroc()(z_train, model.get_latent_representation(), loadings, {mod: support}, (mod,))
+    auroc, _ = grouped_auroc(z_train, model.get_latent_representation(), loadings, {mod: support}, (mod,))
     return float(auroc)
 
 
 def w_diagnostics(model, z_train: np.ndarray, support: np.ndarray, mod: str) -> dict:
-    """How ``W`` of ``mod`` errs: learned factors matched one to one to the true ones (Hungarian on |corr|, as in
-    ``tests/test_planted.py``); the mean matched |corr|, the share of |W| > 0.01, of planted links with W = 0 on
+    """How ``W`` of ``mod`` errs: learned factors matched one to one to the true ones (Hungarian on |corr|,
+    ``match_factors``); the mean matched |corr|, the share of |W| > 0.01, of planted links with W = 0 on
     the matched factor, their mean |W|, and the share of non-links with W ≠ 0 there."""
-    cols, r = _load_test_module().match_factors(z_train, model.get_latent_representation())
+    cols, r = match_factors(z_train, model.get_latent_representation())
     w = model.get_loadings(mod).to_numpy()
     matched = w[:, cols]
     return {
@@ -266,13 +140,6 @@ def w_diagnostics(model, z_train: np.ndarray, support: np.ndarray, mod: str) -> 
     }
 
 
-def fit_info(model, wall: float) -> dict:
-    """Epochs run, the epoch whose state was restored (best held-out criterion) and the wall time."""
-    runs = model.training_summary_["runs"]
-    best = runs[model.training_summary_["chosen_restart"]]["best_epoch"]
-    return {"epochs": len(model.history["elbo_train"]), "best_epoch": best, "wall_s": wall}
-
-
 def _spearman(pred: np.ndarray, truth: np.ndarray) -> float:
     """Spearman rho; 0 where the prediction is constant (e.g. a gene with no loading: it predicts nothing)."""
     return float(spearmanr(pred, truth)[0]) if np.ptp(pred) > 0 else 0.0
@@ -282,7 +149,7 @@ def run_counts(seed: int, quick: bool = False, part: str = "counts") -> list[dic
     """Part (a) (``part="counts"``, or ``"counts_shallow"`` at shallow depth) for one seed: both arms on the same
     data and split."""
     n, scale = (QUICK["n"], QUICK["scale"]) if quick else (300, 1.0)
-    data, library, obs, z, supports = make_counts(seed, n=n, scale=scale, depth=DEPTHS[part])
+    data, library, obs, z, supports = common.planted("counts", seed, n=n, scale=scale, depth=DEPTHS[part])
     train, held = held_out_split(obs["group"].to_numpy(), seed)
     ref = float(np.median(data["rna"][train].sum(1)))  # L0: median training library (the model's reference)
     lib_obs = data["rna"].sum(1)  # the library the model uses: total registered counts
@@ -297,7 +164,7 @@ def run_counts(seed: int, quick: bool = False, part: str = "counts") -> list[dic
         full = to_mudata(arm_data, obs)
         fit, held_md = full[full.obs_names[train]].copy(), full[full.obs_names[held]].copy()
         kwargs = {"likelihood": {"rna": "nb"} if base == "nb" else "gaussian", "modality_dropout": float(dropout or 0)}
-        model, wall = train_poems(fit, seed, model_kwargs=kwargs, train_kwargs=QUICK["train"] if quick else None)
+        model, wall = _train(fit, seed, kwargs, quick)
         pred = model.impute("rna", mdata=held_md, from_modalities=inputs).loc[held_md.obs_names].to_numpy()
         truth = normalised[held]
         rho = [_spearman(pred[:, j], truth[:, j]) for j in range(truth.shape[1]) if truth[:, j].std() > 0]
@@ -309,14 +176,14 @@ def run_counts(seed: int, quick: bool = False, part: str = "counts") -> list[dic
             "likelihoods": dict(model.likelihoods),
             "support_auroc": support_auroc(model, z[train], supports["rna"], "rna"),
             "heldout_spearman": float(np.median(rho)),
-            "knn_groups": knn_cv(latent, obs["group"].to_numpy()),
-            "knn_groups_true_z": knn_cv(z, obs["group"].to_numpy()),
+            "knn_groups": common.knn_cv(latent, obs["group"].to_numpy()),
+            "knn_groups_true_z": common.knn_cv(z, obs["group"].to_numpy()),
             "n_train": len(train),
             "n_heldout": len(held),
             "library_fold_range": float(library.max() / library.min()),
             "zero_share": float((data["rna"] == 0).mean()),
             **w_diagnostics(model, z[train], supports["rna"], "rna"),
-            **fit_info(model, wall),
+            **common.fit_info(model, wall),
         }
         print(json.dumps(rec), flush=True)
         recs.append(rec)
@@ -326,7 +193,7 @@ def run_counts(seed: int, quick: bool = False, part: str = "counts") -> list[dic
 def run_binary(seed: int, quick: bool = False) -> list[dict]:
     """Part (c) for one seed: every arm on the same 0/1 matrix and split."""
     n, scale = (QUICK["n"], QUICK["scale"]) if quick else (300, 1.0)
-    data, obs, z, supports = make_binary(seed, n=n, scale=scale)
+    data, obs, z, supports = common.planted("binary", seed, n=n, scale=scale)
     train, held = held_out_split(obs["group"].to_numpy(), seed)
     full = to_mudata(data, obs)
     truth = data["mut"][held]
@@ -337,7 +204,7 @@ def run_binary(seed: int, quick: bool = False) -> list[dict]:
         fit, held_md = full[full.obs_names[train]].copy(), full[full.obs_names[held]].copy()
         kwargs = {"likelihood": {"mut": "bernoulli"} if base == "bernoulli" else "gaussian"}
         kwargs["modality_dropout"] = float(dropout or 0)
-        model, wall = train_poems(fit, seed, model_kwargs=kwargs, train_kwargs=QUICK["train"] if quick else None)
+        model, wall = _train(fit, seed, kwargs, quick)
         pred = model.impute("mut", mdata=held_md, from_modalities=inputs).loc[held_md.obs_names].to_numpy()
         both = [j for j in range(truth.shape[1]) if 0 < truth[:, j].sum() < len(truth)]
         latent = model.get_latent_representation(full)
@@ -351,13 +218,13 @@ def run_binary(seed: int, quick: bool = False) -> list[dict]:
             "heldout_auroc_median": float(np.median([roc_auc_score(truth[:, j], pred[:, j]) for j in both])),
             "n_features_scored": len(both),
             "pred_range": [float(pred.min()), float(pred.max())],
-            "knn_groups": knn_cv(latent, obs["group"].to_numpy()),
-            "knn_groups_true_z": knn_cv(z, obs["group"].to_numpy()),
+            "knn_groups": common.knn_cv(latent, obs["group"].to_numpy()),
+            "knn_groups_true_z": common.knn_cv(z, obs["group"].to_numpy()),
             "n_train": len(train),
             "n_heldout": len(held),
             "base_rate": float(data["mut"].mean()),
             **w_diagnostics(model, z[train], supports["mut"], "mut"),
-            **fit_info(model, wall),
+            **common.fit_info(model, wall),
         }
         print(json.dumps(rec), flush=True)
         recs.append(rec)
@@ -393,36 +260,25 @@ TABLES = {
 W_COLS = ["match_r", "w_density", "links_zero", "links_mean_abs_w", "nonlinks_nonzero", "best_epoch"]
 
 
-def table_rows(df: pd.DataFrame, keys: list[str], cols: list[str], formats=None):
-    """``mean_sd_rows`` per column with its own format: scores to 3 decimals, epochs whole, seconds to 0.1."""
-    formats = {"epochs": ".0f", "best_epoch": ".0f", "wall_s": ".1f", **(formats or {})}
-    per_col = [dict(mean_sd_rows(df, keys, [c], formats.get(c, ".3f"), formats.get(c, ".3f"))) for c in cols]
-    for key in per_col[0]:
-        yield key, [cells[key][0] for cells in per_col]
-
-
-def markdown(records: list[dict], command: str, machine: str, total_wall: float) -> str:
+def markdown(records: list[dict], total_wall: float) -> str:
     df = pd.DataFrame(records)
     seeds = sorted(df["seed"].unique())
     lines = [
         "# Count and binary likelihoods against the Gaussian one, on planted data",
         "",
-        f"`{command}` on {machine}; {total_wall / 60:.1f} min wall in all. Protocol and generators: the script's "
-        f"docstring. POEMS at the package defaults with `n_latent={N_LATENT}` (5 planted factors), default training. "
-        f"Mean ± SD over seeds {', '.join(str(s) for s in seeds)} (data seed = training seed); each seed's arms "
-        "share the data and the 80/20 split. `support_auroc`: grouped AUROC of |W| against the planted support of "
-        "the count / binary modality; held-out scores: that modality predicted from `prot` + `meth` for the 20 % of "
-        "samples never seen in training; `knn_groups`: 5-fold CV accuracy of a 10-NN classifier of the 3 planted "
-        "groups on the latent (chance 0.33; `knn_groups_true_z`: the same on the planted factors, a ceiling); "
-        "`wall_s`: set-up + training.",
+        f"{total_wall / 60:.1f} min wall in all. Protocol and generators: the script's docstring. POEMS at the package "
+        f"defaults with `n_latent={N_LATENT}` (5 planted factors), default training. Mean ± SD over seeds "
+        f"{', '.join(str(s) for s in seeds)} (data seed = training seed); each seed's arms share the data and the "
+        "80/20 split. `support_auroc`: grouped AUROC of |W| against the planted support of the count / binary "
+        "modality; held-out scores: that modality predicted from `prot` + `meth` for the 20 % of samples never seen "
+        "in training; `knn_groups`: 5-fold CV accuracy of a 10-NN classifier of the 3 planted groups on the latent "
+        "(chance 0.33; `knn_groups_true_z`: the same on the planted factors, a ceiling); `wall_s`: set-up + training.",
     ]
     for part, (title, cols) in TABLES.items():
         sub = df[df["part"] == part]
         if sub.empty:
             continue
-        lines += ["", f"## {title}", "", "| arm | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-        for key, cells in table_rows(sub, ["arm"], cols):
-            lines.append(f"| {key[0]} | " + " | ".join(cells) + " |")
+        lines += ["", f"## {title}", "", *common.table(sub, ["arm"], cols)]
         mod = "mut" if part == "binary" else "rna"
         lines += [
             "",
@@ -432,45 +288,30 @@ def markdown(records: list[dict], command: str, machine: str, total_wall: float)
             f"`nonlinks_nonzero`: share of the other entries with W ≠ 0 there; `best_epoch`: the restored state)"
             + (f"; realised share of 1s {sub['base_rate'].mean():.2f}:" if part == "binary" else ":"),
             "",
-            "| arm | " + " | ".join(W_COLS) + " |",
-            "|---" * (len(W_COLS) + 1) + "|",
+            *common.table(sub, ["arm"], W_COLS),
         ]
-        for key, cells in table_rows(sub, ["arm"], W_COLS):
-            lines.append(f"| {key[0]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser = common.parser(__doc__, seeds=SEEDS)
     parser.add_argument("--parts", nargs="+", choices=list(ARMS), default=list(ARMS))
-    parser.add_argument("--quick", action="store_true", help="1 seed, 90 samples, a quarter of the features")
-    parser.add_argument("--out", default=str(RESULTS / "likelihoods.json"))
     args = parser.parse_args(argv)
-    quiet()
-    torch.set_num_threads(1)
-    seeds = args.seeds[:1] if args.quick else args.seeds
+    prov = common.provenance(__file__, argv)
+    common.quiet()
     start = time.perf_counter()
     runners = {
         "counts": run_counts,
         "counts_shallow": lambda s, q: run_counts(s, q, "counts_shallow"),
         "binary": run_binary,
     }
-    records = [rec for part in args.parts for seed in seeds for rec in runners[part](seed, args.quick)]
+    records = [rec for part in args.parts for seed in args.seeds for rec in runners[part](seed, args.quick)]
     total = time.perf_counter() - start
     settings = {"n_latent": N_LATENT, "knn_k": KNN_K, "held_out": HELD_OUT, "quick": args.quick}
-    write_results(Path(args.out), "likelihoods_planted.py", argv, settings, records, total, markdown)
-
-
-def write_results(out: Path, script: str, argv, settings: dict, records: list[dict], total: float, markdown) -> None:
-    """``out`` (JSON: command, machine, wall time, settings, records) and the table ``markdown`` makes, as ``.md``."""
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
-    command = (f"OMP_NUM_THREADS=1 python benchmarks/{script} " + " ".join(argv or sys.argv[1:])).strip()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"command": command, "machine": machine, "wall_s": total, "settings": settings, "records": records}
-    out.write_text(json.dumps(payload, indent=1))
-    out.with_suffix(".md").write_text(markdown(records, command, machine, total))
-    print(out.with_suffix(".md").read_text())
+    payload = {"wall_s": total, "settings": settings, "records": records}
+    text = markdown(records, total)
+    common.write_results(args.out / "likelihoods.json", payload, provenance=prov, markdown=text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -8,43 +8,36 @@ evaluation seeds 0, 12, 21, 42, 1234) on (a) the test split, as in the paper, an
 trained with several training seeds (``scvi.settings.seed``; MOFA+'s own seed); the table gives the mean ± sd over
 training seeds of the per-run means over the evaluation seeds, and in brackets the mean evaluation-seed sd.
 
-    OMP_NUM_THREADS=1 python benchmarks/subtyping.py --datasets rosmap breast_tcga --seeds 0 1 2 3 4 \
-        --out benchmarks/results
+    OMP_NUM_THREADS=1 python benchmarks/accuracy/subtyping.py --datasets rosmap breast_tcga --seeds 0 1 2 3 4
+    OMP_NUM_THREADS=1 python benchmarks/accuracy/subtyping.py --mogonet /path/to/BRCA   # a MOGONET folder as well
+    OMP_NUM_THREADS=1 python benchmarks/accuracy/subtyping.py --quick                   # 1 seed, 30 epochs
+    # one worker per data set, then merge (what produced results/subtyping.{json,md}):
+    python benchmarks/accuracy/subtyping.py --datasets rosmap --name subtyping_rosmap &
+    python benchmarks/accuracy/subtyping.py --datasets breast_tcga --name subtyping_breast_tcga &
+    python benchmarks/accuracy/subtyping.py --merge benchmarks/results/subtyping_rosmap.json \
+        benchmarks/results/subtyping_breast_tcga.json --name subtyping
 
-``--quick`` runs one seed with few epochs (a smoke test of the pipeline, not a result).
+Results are written after every run: ``<out>/<name>.json`` (every run's per-evaluation-seed values, the settings,
+the provenance) and ``<name>.md`` (the tables), so a long run can be inspected while it goes.
 """
 
 from __future__ import annotations
 
-import os
+import json
+import sys
+import time
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common, _baselines
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
+import _common as common
+import numpy as np
+import pandas as pd
+from _baselines import BASELINES, LABEL_KEYS, MOFA_MAX_ITER, N_COMPONENTS, SCOPES, load_dataset, paper_split, run_method
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import scvi  # noqa: E402
-import torch  # noqa: E402
-from mudata import MuData  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-
-import poems_mu as pm  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _baselines import mofa_embedding, pca_embedding, zscored_views  # noqa: E402
-
-#: The defaults chosen by ``search_sparse.py`` (label-free: held-out ELBO, sparsity, planted recovery; see README.md;
-#: ``search_defaults.py`` chose the earlier ones); passed explicitly so the benchmark does not depend on the
-#: package's current defaults.
+#: The defaults chosen by ``tuning/search_sparse.py`` (label-free: held-out ELBO, sparsity, planted recovery); passed
+#: explicitly so the benchmark does not depend on the package's current defaults (a smoke test checks that they are
+#: the package's defaults).
 CHOSEN_MODEL_KWARGS: dict = {
     "n_latent": 32,
     "n_hidden_encoder": 128,
@@ -75,154 +68,23 @@ POEMS_VARIANTS: dict[str, dict] = {
     "POEM (dense decoder)": {"decoder": "dense"},
     "POEMS (fixed gating)": {"gating": "fixed"},
 }
-BASELINES = ("PCA", "MOFA+")
 ALL_METHODS = (*POEMS_VARIANTS, *BASELINES)
 
-#: label column of the bundled data sets
-LABEL_KEYS = {"rosmap": "label", "breast_tcga": "subtype"}
 METRIC_NAMES = {
     "kmeans_accuracy": "k-means ACC",
     "kmeans_nmi": "k-means NMI",
     "kmeans_ari": "k-means ARI",
     "knn_accuracy": "KNN acc",
 }
-SCOPES = ("all", "test", "train")
-#: baseline settings (fixed, not tuned)
-N_COMPONENTS = 32
-MOFA_MAX_ITER = 1000
-
-logger = logging.getLogger("subtyping")
 
 
-def quiet() -> None:
-    """Silence Lightning/scvi chatter and use one thread (the cores are shared)."""
-    torch.set_num_threads(1)
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "scvi", "pytorch_lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    scvi.settings.verbosity = logging.ERROR
-    warnings.filterwarnings("ignore", module="lightning")
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
-    warnings.filterwarnings("ignore", category=FutureWarning, module="mudata")
-
-
-def load_dataset(name: str) -> tuple[MuData, str]:
-    """A bundled data set (``rosmap``, ``breast_tcga``) or a MOGONET folder, with its label column."""
-    if name in LABEL_KEYS:
-        return getattr(pm.datasets, name)(), LABEL_KEYS[name]
-    return pm.datasets.read_mogonet(name), "label"
-
-
-def paper_split(labels: np.ndarray, random_state: int = 1) -> dict[str, np.ndarray]:
-    """The paper's split: 80/20 train/test, then 20 % of train for validation (stratified, ``random_state=1``).
-
-    Returns sorted sample positions for ``train`` (= ``fit`` ∪ ``val``), ``fit``, ``val`` and ``test``.
-    """
-    labels = np.asarray(labels)
-    idx = np.arange(len(labels))
-    train, test = train_test_split(idx, test_size=0.2, random_state=random_state, stratify=labels)
-    fit, val = train_test_split(train, test_size=0.2, random_state=random_state, stratify=labels[train])
-    return {k: np.sort(v) for k, v in {"train": train, "fit": fit, "val": val, "test": test}.items()}
-
-
-def train_split_data(mdata: MuData, split: dict[str, np.ndarray]) -> tuple[MuData, np.ndarray, np.ndarray]:
-    """The train-split MuData (a copy) and the positions in it of the fit and validation samples."""
-    train_data = mdata[mdata.obs_names[split["train"]]].copy()
-    pos = {name: i for i, name in enumerate(train_data.obs_names)}
-    fit_rows = np.array([pos[n] for n in mdata.obs_names[split["fit"]]])
-    val_rows = np.array([pos[n] for n in mdata.obs_names[split["val"]]])
-    return train_data, fit_rows, val_rows
-
-
-def fit_poems(
-    mdata: MuData, split: dict[str, np.ndarray], seed: int, model_kwargs: dict, train_kwargs: dict
-) -> tuple[np.ndarray, dict]:
-    """Train POEMS on the train split (validation = ``split["val"]``) and embed all samples.
-
-    The model is set up on the train-split samples only, so the test samples touch nothing — not even the
-    per-feature standardisation — and are embedded afterwards by transferring the setup to the full MuData.
-    """
-    start = time.perf_counter()
-    train_data, fit_rows, val_rows = train_split_data(mdata, split)
-    scvi.settings.seed = seed
-    pm.POEMS.setup_mudata(train_data)
-    model = pm.POEMS(train_data, **model_kwargs)
-    model.train(
-        enable_progress_bar=False,
-        datasplitter_kwargs={"external_indexing": [fit_rows, val_rows, np.array([], dtype=np.int64)]},
-        **train_kwargs,
-    )
-    full = mdata.copy()
-    pm.POEMS.setup_mudata(full)
-    z = model.get_latent_representation(full)
-    wall = time.perf_counter() - start
-    hist = model.history
-    info = {"wall_s": wall, "epochs": len(hist["elbo_train"])}
-    if "elbo_per_sample_validation" in hist:
-        info["best_elbo_per_sample_validation"] = float(hist["elbo_per_sample_validation"].min().iloc[0])
-    if model.module.decoder_type == "sparse":
-        sparsity = model.sparsity_summary()
-        info["W_density"] = float(sparsity["density"].mean())
-        info["W_zeros"] = float(sparsity["zeros"].mean())
-    return z, info
-
-
-def fit_baseline(method: str, mdata: MuData, split: dict[str, np.ndarray], seed: int, quick: bool = False):
-    """PCA or MOFA+ fitted on the train split (z-scored with its statistics); all samples embedded."""
-    fit_mask = np.zeros(mdata.n_obs, dtype=bool)
-    fit_mask[split["train"]] = True
-    start = time.perf_counter()
-    views = zscored_views(mdata, fit_mask)
-    if method == "PCA":
-        z, info = pca_embedding(views, fit_mask, n_components=N_COMPONENTS), {}
-    elif method == "MOFA+":
-        z, info = mofa_embedding(
-            views, fit_mask, n_factors=N_COMPONENTS, seed=seed, max_iter=50 if quick else MOFA_MAX_ITER
-        )
-    else:
-        raise ValueError(f"Unknown baseline {method!r}.")
-    info["wall_s"] = time.perf_counter() - start
-    return z, info
-
-
-def evaluate(z: np.ndarray, labels: np.ndarray, split: dict[str, np.ndarray], scopes=SCOPES) -> dict:
-    """``{scope: {metric: {"mean", "sd", "values"}}}`` over the evaluation seeds, for each sample scope."""
-    out = {}
-    for scope in scopes:
-        mask = np.ones(len(labels), dtype=bool)
-        if scope != "all":
-            mask = np.zeros(len(labels), dtype=bool)
-            mask[split[scope]] = True
-        df = pm.tl.evaluate_subtyping(z, labels=labels, subset=mask)
-        out[scope] = {
-            m: {"mean": float(g.mean()), "sd": float(g.std(ddof=1)), "values": [float(v) for v in g]}
-            for m, g in df.groupby("metric", sort=False)["value"]
-        }
-    return out
-
-
-def run_method(
-    method: str,
-    mdata: MuData,
-    labels: np.ndarray,
-    split: dict,
-    seed: int,
-    model_kwargs: dict,
-    train_kwargs: dict,
-    quick: bool = False,
-    scopes=SCOPES,
-) -> dict:
-    """Fit one method with one training seed and evaluate it; returns a JSON-able record."""
+def run_variant(method, mdata, labels, split, seed, model_kwargs, train_kwargs, quick=False, scopes=SCOPES):
+    """One method (a POEMS variant: overrides of ``model_kwargs``; or a baseline) with one training seed, evaluated."""
     if method in POEMS_VARIANTS:
-        kwargs = {**model_kwargs, **POEMS_VARIANTS[method]}
-        if kwargs.get("decoder") == "dense":
-            kwargs = {k: v for k, v in kwargs.items() if k not in ("lambda0", "lambda1")}
-        z, info = fit_poems(mdata, split, seed, kwargs, train_kwargs)
-    else:
-        z, info = fit_baseline(method, mdata, split, seed, quick=quick)
-    if not np.isfinite(z).all():
-        return {"method": method, "train_seed": seed, "info": info, "error": "non-finite embedding"}
-    return {"method": method, "train_seed": seed, "info": info, "metrics": evaluate(z, labels, split, scopes)}
+        model_kwargs = {**model_kwargs, **POEMS_VARIANTS[method]}
+        if model_kwargs.get("decoder") == "dense":
+            model_kwargs = {k: v for k, v in model_kwargs.items() if k not in ("lambda0", "lambda1")}
+    return run_method(method, mdata, labels, split, seed, model_kwargs, train_kwargs, quick, scopes)
 
 
 def summarize(records: list[dict]) -> pd.DataFrame:
@@ -334,7 +196,7 @@ def run_benchmark(
         }
         for seed in seeds:
             for method in methods:
-                rec = run_method(method, mdata, labels, split, seed, model_kwargs, train_kwargs, quick=quick)
+                rec = run_variant(method, mdata, labels, split, seed, model_kwargs, train_kwargs, quick=quick)
                 rec.update(dataset=name, data=data_info)
                 records.append(rec)
                 if "metrics" in rec:
@@ -361,36 +223,27 @@ def _settings(quick: bool, model_kwargs: dict | None = None, train_kwargs: dict 
     }
 
 
-def write_results(out: Path, name: str, records: list[dict], command: str, settings: dict, wall: float) -> None:
-    """Write ``{name}.json`` (settings, summary, every run) and ``{name}.md`` (the tables)."""
-    out.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "command": command,
+def write_results(out: Path, name: str, records: list[dict], prov: dict, settings: dict, wall: float, parts=None):
+    """``<out>/<name>.json`` (provenance, settings, summary, every run) and ``<name>.md`` (the tables)."""
+    payload = {
         "settings": settings,
         "total_wall_s": wall,
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "scvi-tools": scvi.__version__,
-            "poems_mu": getattr(pm, "__version__", "?"),
-        },
         "summary": summarize(records).to_dict(orient="records") if records else [],
         "runs": records,
     }
-    (out / f"{name}.json").write_text(json.dumps(meta, indent=1))
-    if any("metrics" in r for r in records):
-        (out / f"{name}.md").write_text(markdown(records, command, settings))
+    if parts:
+        payload["parts"] = parts
+    command = " ; ".join(p["command"] for p in parts) if parts else prov["command"]
+    text = markdown(records, command, settings) if any("metrics" in r for r in records) else None
+    common.write_results(out / f"{name}.json", payload, provenance=prov, markdown=text)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.parser(__doc__, seeds=[0, 1, 2, 3, 4])
     parser.add_argument("--datasets", nargs="*", default=["rosmap", "breast_tcga"])
     parser.add_argument("--mogonet", nargs="*", default=[], help="MOGONET-format folders to add as data sets")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--methods", nargs="+", default=list(ALL_METHODS), choices=list(ALL_METHODS))
-    parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--name", default="subtyping", help="stem of the output files")
-    parser.add_argument("--quick", action="store_true", help="one seed, few epochs: a smoke test, not a result")
     parser.add_argument(
         "--set",
         nargs="+",
@@ -409,19 +262,17 @@ def main(argv=None) -> None:
         "--merge", nargs="+", metavar="JSON", help="combine earlier result files (e.g. one per data set) and exit"
     )
     args = parser.parse_args(argv)
-    out = Path(args.out)
+    prov = common.provenance(__file__, argv)
     if args.merge:
         parts = [json.loads(Path(f).read_text()) for f in args.merge]
         records = [r for p in parts for r in p["runs"]]
-        command = " ; ".join(p["command"] for p in parts)
+        sources = [p.get("provenance", {"command": p.get("command")}) for p in parts]
         wall = sum(p["total_wall_s"] for p in parts)
-        write_results(out, args.name, records, command, parts[0]["settings"], wall)
-        print(f"merged {len(records)} runs into {out / args.name}.json and .md")
+        write_results(args.out, args.name, records, prov, parts[0]["settings"], wall, parts=sources)
+        print(f"merged {len(records)} runs into {args.out / args.name}.json and .md")
         return
-    quiet()
-    seeds = args.seeds[:1] if args.quick else args.seeds
+    common.quiet()
     datasets = list(args.datasets) + list(args.mogonet)
-    command = "OMP_NUM_THREADS=1 python benchmarks/subtyping.py " + " ".join(argv if argv is not None else sys.argv[1:])
     model_kwargs, train_kwargs = dict(CHOSEN_MODEL_KWARGS), dict(CHOSEN_TRAIN_KWARGS)
     for option, items, target in (("--set", args.set, model_kwargs), ("--set-train", args.set_train, train_kwargs)):
         for item in items:
@@ -435,11 +286,13 @@ def main(argv=None) -> None:
 
     def log(line: str) -> None:  # progress, and the results so far after every run
         print(line, flush=True)
-        write_results(out, args.name, records, command, settings, time.perf_counter() - start)
+        write_results(args.out, args.name, records, prov, settings, time.perf_counter() - start)
 
-    run_benchmark(datasets, seeds, args.methods, model_kwargs, train_kwargs, quick=args.quick, log=log, records=records)
-    write_results(out, args.name, records, command, settings, time.perf_counter() - start)
-    print(f"wrote {out / args.name}.json and .md in {time.perf_counter() - start:.0f} s")
+    run_benchmark(
+        datasets, args.seeds, args.methods, model_kwargs, train_kwargs, quick=args.quick, log=log, records=records
+    )
+    write_results(args.out, args.name, records, prov, settings, time.perf_counter() - start)
+    print(f"wrote {args.out / args.name}.json and .md in {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""Does the graph auto-encoder refinement rank truly linked feature pairs better (issue 14, item 2)?
+"""Does the graph auto-encoder refinement rank truly linked feature pairs better?
 
-Protocol: ``make_linked`` below (n = 200 samples, 8 independent true factors; modalities ``a``, 160 features, and
-``b``, 120; each feature is driven by one factor with probability 0.6, weight ±U(0.4, 1.0), else noise only; noise
-SD 1), data seeds 0-4, POEMS at its defaults trained with the same seed. (A first try on seed 0 of
-``make_planted3`` from ``planted_sparse.py`` gave the same picture: 67 % of the candidates linked, AUPRC 0.997 for
-|rho| and 0.999 refined. ``make_linked`` is used because each feature has one factor, so "linked" is unambiguous.)
+Protocol: ``make_linked`` of :mod:`poems_mu.datasets._synthetic` (n = 200 samples, 8 independent true factors;
+modalities ``a``, 160 features, and ``b``, 120; each feature is driven by one factor with probability 0.6, weight
+±U(0.4, 1.0), else noise only; noise SD 1), data seeds 0-4, POEMS at its defaults trained with the same seed.
+(``make_planted3``, seed 0, gave the same picture: 67 % of the candidates linked, AUPRC 0.997 for |rho| and 0.999
+refined. ``make_linked`` is used because each feature has one factor, so "linked" is unambiguous.)
 Candidates: ``pm.tl.cross_omic_associations(model, modalities=["a", "b"])`` at its defaults. A candidate pair is
 **truly linked** when its two features share a planted factor. Each ranking of the candidates is scored by its
 AUPRC against that truth (the base rate is the share of linked candidates):
@@ -19,61 +19,34 @@ Also reported: the refinement's own held-out ``link_auroc`` / ``link_ap`` (self-
 for the 50 best new pairs it proposes (``n_new=50``: pairs not among the candidates) the share truly linked
 (``new_precision``) against the share among all non-candidate pairs (``new_base_rate``).
 
-    OMP_NUM_THREADS=1 python benchmarks/refine_planted.py   # -> results/refine_planted.{json,md}
+    OMP_NUM_THREADS=1 python benchmarks/accuracy/refine_planted.py          # -> results/refine_planted.{json,md}
+    OMP_NUM_THREADS=1 python benchmarks/accuracy/refine_planted.py --quick  # seed 0 only (a few seconds)
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common, _baselines
+
+import _common as common
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 SEEDS = (0, 1, 2, 3, 4)
 RANKINGS = ("abs_rho", "neg_log_q", "cosine_absW", "refined", "combined")
 
 
-def make_linked(seed: int, n: int = 200, n_factors: int = 8):
-    """Two modalities whose features are each driven by at most one of ``n_factors`` true factors."""
-    import warnings
-
-    import anndata as ad
-    import mudata as md
-
-    rng = np.random.default_rng(seed)
-    z = rng.normal(size=(n, n_factors))
-    mods, supports = {}, {}
-    for name, d in (("a", 160), ("b", 120)):
-        support = np.zeros((d, n_factors), bool)
-        driven = rng.random(d) < 0.6
-        support[np.flatnonzero(driven), rng.integers(n_factors, size=driven.sum())] = True
-        w = support * rng.uniform(0.4, 1.0, size=support.shape) * rng.choice([-1, 1], size=support.shape)
-        x = z @ w.T + rng.normal(size=(n, d))
-        adata = ad.AnnData(x.astype(np.float32), obs=pd.DataFrame(index=[f"s{i}" for i in range(n)]))
-        adata.var_names = [f"{name}{j}" for j in range(d)]
-        mods[name], supports[name] = adata, support
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return md.MuData(mods), z, supports
-
-
 def score_seed(seed: int) -> dict:
-    import scvi
-
     import poems_mu as pm
 
-    mdata, _, supports = make_linked(seed)
-    scvi.settings.seed = seed
-    pm.POEMS.setup_mudata(mdata)
-    model = pm.POEMS(mdata)
-    model.train(enable_progress_bar=False)
+    mdata, _, supports = common.planted("linked", seed)
+    model, _ = common.train_poems(mdata, seed)
     pairs = pm.tl.cross_omic_associations(model, modalities=["a", "b"], store=False)
     t0 = time.perf_counter()
     refined = pm.tl.refine_associations(pairs, model, seed=seed, n_new=50)
@@ -112,31 +85,26 @@ def score_seed(seed: int) -> dict:
     return rec
 
 
-def main() -> None:
-    import subtyping as sb
-    from _tables import mean_sd_rows
-
-    sb.quiet()
-    recs = [score_seed(s) for s in SEEDS]
-    with open(os.path.join(HERE, "results", "refine_planted.json"), "w") as fh:
-        json.dump(recs, fh, indent=1)
+def main(argv=None) -> None:
+    args = common.parser(__doc__, seeds=SEEDS).parse_args(argv)
+    prov = common.provenance(__file__, argv)
+    common.quiet()
+    recs = [score_seed(s) for s in args.seeds]
     df = pd.DataFrame(recs).assign(data="planted")
     cols = ["base_rate", *[f"auprc_{k}" for k in RANKINGS], "link_auroc", "link_ap", "n_edges"]
     cols += ["new_precision", "new_base_rate", "refine_wall_s"]
     lines = [
         "# Refinement of the association graph on planted links",
         "",
-        "`OMP_NUM_THREADS=1 python benchmarks/refine_planted.py`; protocol in the script's docstring. Mean ± SD over",
-        "data seeds 0-4; AUPRC of each ranking of the candidate pairs against the planted links (shared factor).",
+        f"Protocol in the script's docstring. Mean ± SD over data seeds {', '.join(map(str, args.seeds))}; AUPRC of",
+        "each ranking of the candidate pairs against the planted links (shared factor).",
         "",
-        "| " + " | ".join(cols) + " |",
-        "|---" * len(cols) + "|",
+        *common.table(df, ["data"], cols),
     ]
-    for _, cells in mean_sd_rows(df, ["data"], cols):
-        lines.append("| " + " | ".join(cells) + " |")
-    with open(os.path.join(HERE, "results", "refine_planted.md"), "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    text = "\n".join(lines) + "\n"
+    payload = {"settings": {"quick": args.quick}, "records": recs}
+    common.write_results(args.out / "refine_planted.json", payload, provenance=prov, markdown=text)
+    print(text)
 
 
 if __name__ == "__main__":

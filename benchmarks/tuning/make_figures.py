@@ -1,58 +1,62 @@
-"""Train POEMS on breast_tcga and draw every pm.pl plot into docs/_static/ (plus the numbers behind them).
+"""Train POEMS on breast_tcga with the defaults and draw every pm.pl plot into docs/_static/, with the numbers behind.
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/make_figures.py [--out docs/_static] [--seed 0] [--max-epochs 500] \
-        > benchmarks/results/breast_interpretation.txt
+    OMP_NUM_THREADS=1 python benchmarks/tuning/make_figures.py [--figures docs/_static] [--seeds 0] [--max-epochs 500]
+    OMP_NUM_THREADS=1 python benchmarks/tuning/make_figures.py --quick --figures /tmp/figures   # 20 epochs
 
-Prints the variance-explained table, the factor–subtype associations, the top-10 features per modality of the two
-factors most associated with subtype, and the number of FDR-significant cross-omic pairs.
+The numbers (the variance-explained table, the factor–subtype associations, the top-10 features per modality of the
+two factors most associated with subtype, the FDR-significant cross-omic pairs) are printed and written to
+``<out>/breast_interpretation.{json,md}`` (``--out``, default ``benchmarks/results``).
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
+import contextlib
+import io
 import os
-import time
-import warnings
+import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common, _baselines
+
+import _common as common
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
-import scvi
-import torch
 
 import poems_mu as pm
 
+matplotlib.use("Agg")
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs", "_static"))
-    parser.add_argument("--seed", type=int, default=0)
+
+def main(argv=None) -> None:
+    parser = common.parser(__doc__, seeds=[0])
+    parser.add_argument("--figures", type=Path, default=common.ROOT / "docs" / "_static", help="figure folder")
     parser.add_argument("--max-epochs", type=int, default=500)
     parser.add_argument("--fdr", type=float, default=0.05)
     parser.add_argument("--n-top", type=int, default=50)
-    args = parser.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=".*workers.*")
-    warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+    args = parser.parse_args(argv)
+    prov = common.provenance(__file__, argv)
+    common.quiet()
+    args.figures.mkdir(parents=True, exist_ok=True)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        info = draw(args, 20 if args.quick else args.max_epochs)
+    text = printed.getvalue()
+    print(text)
+    payload = {"settings": {"seed": args.seeds[0], "max_epochs": args.max_epochs, "quick": args.quick}, **info}
+    markdown = "# breast_tcga with the defaults: the numbers behind the figures\n\n```\n" + text + "```\n"
+    common.write_results(args.out / "breast_interpretation.json", payload, provenance=prov, markdown=markdown)
 
+
+def draw(args, max_epochs: int) -> dict:
+    """Train, print the numbers, save the figures; returns the training's epochs and seconds."""
     mdata = pm.datasets.breast_tcga()
-    scvi.settings.seed = args.seed
-    pm.POEMS.setup_mudata(mdata)
-    model = pm.POEMS(mdata)  # the package defaults
-    t0 = time.time()
-    model.train(max_epochs=args.max_epochs, enable_progress_bar=False)
+    model, wall = common.train_poems(mdata, args.seeds[0], train_kwargs={"max_epochs": max_epochs})
     n_epochs = len(model.history["elbo_per_sample_validation"])
-    print(f"trained {n_epochs} epochs in {time.time() - t0:.0f} s: {model}")
+    print(f"trained {n_epochs} epochs in {wall:.0f} s: {model}")
     model.store_results(overwrite=True)
 
     # --- numbers -------------------------------------------------------------------------------------------
@@ -89,7 +93,7 @@ def main() -> None:
 
     # --- figures -------------------------------------------------------------------------------------------
     def out(name: str) -> str:
-        return os.path.join(args.out, f"{name}.png")
+        return os.path.join(args.figures, f"{name}.png")
 
     pm.pl.gates(mdata, groupby="subtype", show=False, save=out("gates"))
     pm.pl.loadings(model, show=False, save=out("loadings"))
@@ -100,14 +104,16 @@ def main() -> None:
     pm.pl.factor_heatmap(mdata, "subtype", show=False, save=out("factor_heatmap"))
     pm.pl.cross_omic_network(cross, n_edges=30, show=False, save=out("cross_omic_network"))
     pm.pl.subtype_correlations(mdata, "subtype", show=False, save=out("subtype_correlations"))
+    import matplotlib.pyplot as plt
     import scanpy as sc
 
     sc.pp.neighbors(mdata, use_rep="X_poems")
-    sc.tl.umap(mdata, random_state=args.seed)
+    sc.tl.umap(mdata, random_state=args.seeds[0])
     sc.pl.embedding(mdata, basis="X_umap", color=["subtype", "poems_gate_protein"], show=False)
     plt.savefig(out("embedding_umap"), dpi=150, bbox_inches="tight")
     plt.close("all")
-    print(f"\nfigures written to {os.path.abspath(args.out)}")
+    print(f"\nfigures written to {args.figures.resolve()}")
+    return {"epochs": n_epochs, "wall_s": wall}
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Planted-structure recovery: AUROC of |W| against a known sparse feature→factor support.
 
-Uses the generator of ``tests/test_planted.py`` (two modalities, 120 and 80 features, 4 true factors, each feature
-driven by 1-2 of them, a quarter pure noise, n = 300). For every configuration it trains POEMS, matches learned
-factors to the true ones (Hungarian on |corr|) and reports:
+Uses ``make_planted`` of :mod:`poems_mu.datasets._synthetic` (two modalities, 120 and 80 features, 4 true factors,
+each feature driven by 1-2 of them, a quarter pure noise, n = 300). For every configuration it trains POEMS, matches
+learned factors to the true ones (Hungarian on |corr|) and reports:
 
 * ``match_r``: mean matched |corr| between learned and true factors;
 * ``auroc``: AUROC of |W| of the matched factors against the true support (the test's criterion);
@@ -14,44 +14,39 @@ factors to the true ones (Hungarian on |corr|) and reports:
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/planted_recovery.py                      # the default grid
-    OMP_NUM_THREADS=1 python benchmarks/planted_recovery.py --n-latent 32 --lambda0 10 --epochs 50 150 \
+    OMP_NUM_THREADS=1 python benchmarks/accuracy/planted_recovery.py                  # the default grid
+    OMP_NUM_THREADS=1 python benchmarks/accuracy/planted_recovery.py --n-latent 32 --lambda0 10 --epochs 50 150 \
         --seeds 0 1 --w-init 0.5 0.1 --figure docs/_static/planted_recovery.png
+    OMP_NUM_THREADS=1 python benchmarks/accuracy/planted_recovery.py --quick          # first configuration, 10 epochs
 
-``--w-init s`` re-initialises every W as ``s + 0.2·s·N(0, 1)`` before training (the decoder's own init is
-``0.5 + 0.1·N(0, 1)``, i.e. ``s = 0.5``); it exists to measure the effect of the initial scale of W.
+Every configuration's row goes to ``<out>/planted_recovery.json`` as it finishes (``--out``, default
+``benchmarks/results``), the mean over seeds to ``planted_recovery.md`` at the end. ``--w-init s`` re-initialises every
+W as ``s + 0.2·s·N(0, 1)`` before training (a positive start; the decoder's own is ``N(0, w_init_scale²)``); it exists
+to measure the effect of the initial scale and sign of W.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 import itertools
-import logging
-import os
-import time
-import warnings
+import json
+import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common, _baselines
+
+import _common as common
 import numpy as np
 import pandas as pd
-import scvi
 import torch
 from sklearn.metrics import roc_auc_score
 
-import poems_mu as pm
+from poems_mu.datasets._synthetic import match_factors
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _load_test_module():
-    path = os.path.join(HERE, "..", "tests", "test_planted.py")
-    spec = importlib.util.spec_from_file_location("test_planted", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+METRICS = ["match_r", "auroc", "auroc_all", "auroc_pstar", "mass", "density", "slab"]
+KEYS = ["noise", "n_latent", "lambda0", "lambda1", "w_init", "lr", "epochs"]
 
 
-def evaluate(model, z, supports, match_factors) -> dict:
+def evaluate(model, z, supports) -> dict:
     """Recovery metrics of a trained model (see the module docstring)."""
     zl = model.get_latent_representation()
     cols, r = match_factors(z, zl)
@@ -79,29 +74,24 @@ def evaluate(model, z, supports, match_factors) -> dict:
     }
 
 
-def run_one(tp, cfg: dict) -> tuple[dict, object, tuple]:
+def run_one(cfg: dict) -> tuple[dict, object, tuple]:
     """Train one configuration and evaluate it."""
-    mdata, z, supports, weights = tp.make_planted(noise=cfg["noise"], seed=cfg["data_seed"])
-    scvi.settings.seed = cfg["seed"]
-    pm.POEMS.setup_mudata(mdata)
-    model = pm.POEMS(
-        mdata,
-        n_latent=cfg["n_latent"],
-        lambda0=cfg["lambda0"],
-        lambda1=cfg.get("lambda1", 1.0),
-        prior_expert=cfg["prior_expert"],
-    )
-    if cfg["w_init"] is not None:
-        with torch.no_grad():
-            for dec in model.module.decoders:
-                dec.W.copy_(cfg["w_init"] * (1 + 0.2 * torch.randn_like(dec.W)))
-    t0 = time.time()
-    model.train(max_epochs=cfg["epochs"], lr=cfg["lr"], early_stopping=False, enable_progress_bar=False)
-    res = {**cfg, **evaluate(model, z, supports, tp.match_factors), "seconds": round(time.time() - t0, 1)}
+    mdata, z, supports, _ = common.planted("planted", cfg["data_seed"], noise=cfg["noise"])
+
+    def init_w(model) -> None:
+        if cfg["w_init"] is not None:
+            with torch.no_grad():
+                for dec in model.module.decoders:
+                    dec.W.copy_(cfg["w_init"] * (1 + 0.2 * torch.randn_like(dec.W)))
+
+    model_kwargs = {k: cfg[k] for k in ("n_latent", "lambda0", "lambda1", "prior_expert")}
+    train_kwargs = {"max_epochs": cfg["epochs"], "lr": cfg["lr"], "early_stopping": False}
+    model, wall = common.train_poems(mdata, cfg["seed"], model_kwargs, train_kwargs=train_kwargs, prepare=init_w)
+    res = {**cfg, **evaluate(model, z, supports), "seconds": round(wall, 1)}
     return res, model, (mdata, z, supports)
 
 
-def draw_figure(path: str, model, data, tp) -> None:
+def draw_figure(path: str, model, data) -> None:
     """ROC curve and the matched |W| next to the true support (modality a)."""
     import matplotlib
 
@@ -110,7 +100,7 @@ def draw_figure(path: str, model, data, tp) -> None:
     from sklearn.metrics import roc_curve
 
     mdata, z, supports = data
-    cols, _ = tp.match_factors(z, model.get_latent_representation())
+    cols, _ = match_factors(z, model.get_latent_representation())
     fig, axs = plt.subplots(1, 3, figsize=(13, 4), gridspec_kw={"width_ratios": [1.1, 1, 1]}, constrained_layout=True)
     y = np.concatenate([s.ravel() for s in supports.values()])
     score = np.concatenate([np.abs(model.get_loadings(m).to_numpy()[:, cols]).ravel() for m in supports])
@@ -136,55 +126,37 @@ def draw_figure(path: str, model, data, tp) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv=None) -> None:
+    p = common.parser(__doc__)
     p.add_argument("--n-latent", type=int, nargs="+", default=[4, 8, 32])
     p.add_argument("--lambda0", type=float, nargs="+", default=[10, 30, 100])
     p.add_argument("--lambda1", type=float, nargs="+", default=[1.0])
     p.add_argument("--epochs", type=int, nargs="+", default=[50, 150, 400])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--lr", type=float, nargs="+", default=[3e-3])
     p.add_argument("--noise", type=float, nargs="+", default=[0.5])
     p.add_argument("--w-init", type=float, nargs="+", default=[None])
     p.add_argument("--prior-expert", action="store_true", help="include the N(0, I) prior expert")
-    p.add_argument("--csv", default=None, help="append the rows to this CSV")
     p.add_argument("--figure", default=None, help="draw the recovery figure of the first configuration here")
-    args = p.parse_args()
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
-    tp = _load_test_module()
+    args = p.parse_args(argv)
+    prov = common.provenance(__file__, argv)
+    common.quiet()
     rows = []
     grid = itertools.product(
         args.seeds, args.noise, args.n_latent, args.lambda0, args.lambda1, args.w_init, args.lr, args.epochs
     )
-    for i, (seed, noise, k, l0, l1, w_init, lr, ep) in enumerate(grid):
-        cfg = {
-            "seed": seed,
-            "data_seed": seed,
-            "noise": noise,
-            "n_latent": k,
-            "lambda0": l0,
-            "lambda1": l1,
-            "w_init": w_init,
-            "lr": lr,
-            "epochs": ep,
-            "prior_expert": args.prior_expert,
-        }
-        res, model, data = run_one(tp, cfg)
+    for i, (seed, noise, k, l0, l1, w_init, lr, ep) in enumerate(itertools.islice(grid, 1 if args.quick else None)):
+        cfg = {"seed": seed, "data_seed": seed, "noise": noise, "n_latent": k, "lambda0": l0, "lambda1": l1}
+        cfg |= {"w_init": w_init, "lr": lr, "epochs": 10 if args.quick else ep, "prior_expert": args.prior_expert}
+        res, model, data = run_one(cfg)
         rows.append(res)
-        print(" ".join(f"{key}={val:.3f}" if isinstance(val, float) else f"{key}={val}" for key, val in res.items()))
-        if args.csv:
-            pd.DataFrame([res]).to_csv(args.csv, mode="a", header=not os.path.exists(args.csv), index=False)
+        print(json.dumps(res, default=float), flush=True)
+        common.write_results(args.out / "planted_recovery.json", {"records": rows}, provenance=prov)
         if i == 0 and args.figure:
-            draw_figure(args.figure, model, data, tp)
-    df = pd.DataFrame(rows)
-    keys = ["noise", "n_latent", "lambda0", "lambda1", "w_init", "lr", "epochs"]
-    summary = df.groupby(keys, dropna=False)[
-        ["match_r", "auroc", "auroc_all", "auroc_pstar", "mass", "density", "slab"]
-    ].mean()
-    print("\nmean over seeds:")
-    print(summary.round(3).to_string())
+            draw_figure(args.figure, model, data)
+    df = pd.DataFrame(rows).astype({"w_init": str})
+    text = "\n".join(["# Planted recovery over a grid", "", "Mean over seeds.", "", *common.table(df, KEYS, METRICS)])
+    common.write_results(args.out / "planted_recovery.json", {"records": rows}, provenance=prov, markdown=text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -1,38 +1,38 @@
-"""A small, one-factor-at-a-time search for POEMS's default hyperparameters (one configuration for all data sets).
+"""The search that chose the defaults of 0.1: one setting at a time, scored by labels on the train split.
 
-Protocol (fixed before running; see README.md):
+The defaults have since been chosen again by label-free criteria (``search_sparse.py``); this script and its results
+(``results/search_defaults.{jsonl,md}``) document the earlier choice. Protocol (fixed before running):
 
-* data: rosmap and breast_tcga, the paper's split (``subtyping.paper_split``); every model is trained on the
+* data: rosmap and breast_tcga, the paper's split (``_baselines.paper_split``); every model is trained on the
   train split (80 % fit, 20 % validation for early stopping). The **test split is never used** here.
 * two training seeds (0, 1) per configuration and data set.
 * score = mean over {rosmap, breast_tcga} × {KNN accuracy, k-means NMI} of the embedding of the *train-split*
   samples (each metric averaged over the 5 evaluation seeds and the 2 training seeds). This uses labels: the
-  defaults are chosen by the benchmark metric itself, as the issue asks, but on the train split only.
+  defaults are chosen by the benchmark metric itself, but on the train split only.
 * configurations vary one or two settings from a base (``prior_expert=False, lr=3e-3``, the rest as in the
   package); a second stage combines the changes that helped.
 
-    OMP_NUM_THREADS=1 nohup python benchmarks/search_defaults.py --stage 1 > benchmarks/results/search_log.txt &
-    python benchmarks/search_defaults.py --report      # writes benchmarks/results/search_defaults.md
+    OMP_NUM_THREADS=1 python benchmarks/tuning/search_defaults.py --stage 1   # appends to results/search_defaults.jsonl
+    python benchmarks/tuning/search_defaults.py --report                     # results/search_defaults.md
+    OMP_NUM_THREADS=1 python benchmarks/tuning/search_defaults.py --stage 1 --configs base --quick  # a pipeline check
+
+A run resumes: configurations already in ``<out>/search_defaults.jsonl`` are skipped. ``--quick`` trains 20 epochs,
+on the first seed.
 """
 
 from __future__ import annotations
 
-import os
+import json
+import sys
+import time
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common, _baselines
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import subtyping as sb  # noqa: E402
+import _common as common
+import numpy as np
+import pandas as pd
+from _baselines import BASELINES, load_dataset, paper_split, run_method
 
 BASE_MODEL = {
     "n_latent": 32,
@@ -85,7 +85,7 @@ CONFIGS = {**STAGE1, **STAGE2, **STAGE3}
 DATASETS = ("breast_tcga", "rosmap")
 SEEDS = (0, 1)
 SCORE_METRICS = ("knn_accuracy", "kmeans_nmi")
-RESULTS = Path(__file__).resolve().parent / "results"
+LOG = "search_defaults.jsonl"
 
 
 def config_kwargs(name: str) -> tuple[dict, dict]:
@@ -93,9 +93,9 @@ def config_kwargs(name: str) -> tuple[dict, dict]:
     return {**BASE_MODEL, **model}, {**BASE_TRAIN, **train}
 
 
-def run(names, out: Path, datasets=DATASETS, seeds=SEEDS) -> None:
-    """Run the named configurations, appending one JSON line per (config, data set, seed); resumes."""
-    sb.quiet()
+def run(names, out: Path, prov: dict, datasets=DATASETS, seeds=SEEDS, quick: bool = False) -> None:
+    """Run the named configurations, appending one JSON line per (config, data set, seed) to ``out``; resumes."""
+    common.quiet()
     done = set()
     if out.exists():
         for line in out.read_text().splitlines():
@@ -103,22 +103,25 @@ def run(names, out: Path, datasets=DATASETS, seeds=SEEDS) -> None:
             done.add((r["config"], r["dataset"], r["train_seed"]))
     data = {}
     for ds in datasets:
-        mdata, key = sb.load_dataset(ds)
+        mdata, key = load_dataset(ds)
         labels = mdata.obs[key].astype(str).to_numpy()
-        data[ds] = (mdata, labels, sb.paper_split(labels))
+        data[ds] = (mdata, labels, paper_split(labels))
     for name in names:
         model_kwargs, train_kwargs = config_kwargs(name)
+        if quick:
+            train_kwargs |= {"max_epochs": 20, "n_epochs_kl_warmup": 5}
         for seed in seeds:
             for ds in datasets:
                 if (name, ds, seed) in done:
                     continue
                 mdata, labels, split = data[ds]
                 t = time.perf_counter()
-                method = name if name in sb.BASELINES else "POEMS"  # baselines: reference rows on the same split
-                rec = sb.run_method(method, mdata, labels, split, seed, model_kwargs, train_kwargs, scopes=("train",))
+                method = name if name in BASELINES else "POEMS"  # baselines: reference rows on the same split
+                rec = run_method(
+                    method, mdata, labels, split, seed, model_kwargs, train_kwargs, quick, scopes=("train",)
+                )
                 rec.update(config=name, dataset=ds, model_kwargs=model_kwargs, train_kwargs=train_kwargs)
-                with out.open("a") as fh:
-                    fh.write(json.dumps(rec) + "\n")
+                common.write_results(out, rec, provenance=prov)
                 m = rec.get("metrics", {}).get("train", {})
                 print(
                     f"[{time.strftime('%H:%M:%S')}] {name} {ds} seed={seed}: "
@@ -193,7 +196,7 @@ def _rows(wide: pd.DataFrame, cols: list[str]) -> list[str]:
     return lines
 
 
-def report(path: Path, out_md: Path) -> str:
+def report(path: Path) -> str:
     """Markdown: all configurations on training seeds 0 and 1, then every configuration run on more seeds."""
     cols = ["score", "score_seed_sd"] + [
         f"{ds}:{m}" for ds in DATASETS for m in ("knn", "nmi", "acc", "epochs", "wall")
@@ -221,27 +224,23 @@ def report(path: Path, out_md: Path) -> str:
         seeds = sorted(set().union(*(counts[c] for c in more)))
         lines += ["", f"## Confirmation (training seeds {', '.join(map(str, seeds))})", ""]
         lines += _rows(full.loc[[c for c in full.index if c in more]], cols)
-    text = "\n".join(lines) + "\n"
-    out_md.write_text(text)
-    return text
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.parser(__doc__, seeds=SEEDS)
     parser.add_argument("--stage", type=int, choices=(1, 2, 3))
     parser.add_argument("--configs", nargs="+", help="configuration names (default: the stage's)")
-    parser.add_argument("--results", default=str(RESULTS / "search_defaults.jsonl"))
     parser.add_argument("--report", action="store_true", help="write search_defaults.md from the results")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), help="run only these (parallel workers)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), help="training seeds")
     args = parser.parse_args(argv)
-    path = Path(args.results)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    prov = common.provenance(__file__, argv)
+    path = args.out / LOG
     if args.stage or args.configs:
         names = args.configs or list({1: STAGE1, 2: STAGE2, 3: STAGE3}[args.stage])
-        run(names, path, datasets=args.datasets, seeds=args.seeds)
+        run(names, path, prov, datasets=args.datasets, seeds=args.seeds, quick=args.quick)
     if args.report:
-        print(report(path, path.with_suffix(".md")))
+        common.write_report(path.with_suffix(".md"), report(path), provenance=prov)
 
 
 if __name__ == "__main__":

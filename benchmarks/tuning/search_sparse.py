@@ -1,45 +1,46 @@
-"""Staged search for the defaults of the proximal spike-and-slab POEMS (issue 11), on label-free criteria first.
+"""Staged search for the defaults of the proximal spike-and-slab POEMS, on label-free criteria.
 
 Protocol (fixed before running):
 
-* real data: rosmap and breast_tcga, each model trained on the paper's **train split** only (``subtyping.paper_split``:
+* real data: rosmap and breast_tcga, each model trained on the paper's **train split** only (``_baselines.paper_split``:
   fit = 80 % of train, validation = 20 % of train); the test split is never touched here. Recorded per run:
   the held-out ELBO per sample on the validation samples (Monte Carlo, 20 posterior samples, reconstruction + KL,
   in nats; lower is better), the share of |W| > 0.01, of exact zeros and of slab links (p* > 0.5), epochs, wall
   time, and, for context only, train-split KNN accuracy and k-means NMI.
-* planted data (``planted_sparse.make_planted3``: 3 modalities, 4 true factors, one near-noise modality), K = 32:
-  grouped support AUROC (``planted_sparse.grouped_auroc``) and the near-noise modality's effective contribution
-  relative to the next lowest.
+* planted data (``make_planted3``: 3 modalities, 4 true factors, one near-noise modality), K = 32: grouped support
+  AUROC and the near-noise modality's effective contribution relative to the next lowest (``_common.score_planted3``,
+  as in ``accuracy/planted_sparse.py``).
 * choice rule, label-free: among configurations whose mean density over modalities and data sets is ≤ 0.25, the
   best mean held-out ELBO (averaged over the two data sets, each relative to the base configuration), provided its
   planted grouped AUROC is ≥ 0.95; ties (within the seed spread) go to the cheaper (fewer epochs) one.
 
-    OMP_NUM_THREADS=1 python benchmarks/search_sparse.py --stage 1 --workers 2
-    python benchmarks/search_sparse.py --report         # writes benchmarks/results/search_sparse.md
+    OMP_NUM_THREADS=1 python benchmarks/tuning/search_sparse.py --stage 3 --workers 2              # seed 0
+    OMP_NUM_THREADS=1 python benchmarks/tuning/search_sparse.py --stage 4 --seeds 1 2 --workers 2
+    python benchmarks/tuning/search_sparse.py --report     # results/search_sparse.md from results/search_sparse.jsonl
+    OMP_NUM_THREADS=1 python benchmarks/tuning/search_sparse.py --stage 5 --quick --workers 1      # a pipeline check
+
+Every run is appended to ``<out>/search_sparse.jsonl`` with its provenance (``--out``, default
+``benchmarks/results``); ``--quick`` trains 20 epochs per run. The 0.1 code on the same protocol:
+``v01_reference.py``.
 """
 
 from __future__ import annotations
 
-import os
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common, _baselines
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor  # noqa: E402
-from pathlib import Path  # noqa: E402
+import _common as common
+import numpy as np
+import pandas as pd
+from _baselines import evaluate, load_dataset, paper_split, train_on_split
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-RESULTS = HERE / "results"
-LOG = RESULTS / "search_sparse.jsonl"
-
+LOG = "search_sparse.jsonl"
+QUICK_TRAIN = {"max_epochs": 20, "n_epochs_kl_warmup": 5}
 BASE = {"model": {}, "train": {}}
 #: name -> (model overrides, train overrides). Stage 1: one or two settings at a time, seed 0, with the spike rate
 #: warmed up from λ1 to λ0 (``sparsity_warmup="lambda0"``, the recipe of DESIGN.md's probe; it was the code's only
@@ -129,52 +130,17 @@ def _drop_bias(model) -> None:
             dec.d.requires_grad_(False)
 
 
-def heldout_elbo(model, mdata, rows, n_draws: int = 20) -> float:
-    """Monte Carlo held-out ELBO per sample (reconstruction + β·KL, nats) of ``rows``, ``n_draws`` posterior draws."""
-    import torch
-
-    module = model.module.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for tensors in model._make_data_loader(adata=mdata, indices=rows, batch_size=256):
-            draws = []
-            for _ in range(n_draws):
-                _, _, lo = module(tensors, loss_kwargs={"n_obs": len(rows)})
-                draws.append(float(lo.extra_metrics["elbo_per_sample"]))
-            n = len(next(iter(lo.reconstruction_loss.values())))
-            total += float(np.mean(draws)) * n
-            count += n
-    return total / count
-
-
 def run_real(name: str, model_kw: dict, train_kw: dict, seed: int) -> dict:
-    import scvi
-    import subtyping as sb
-
-    import poems_mu as pm
-
-    sb.quiet()
-    mdata, label_key = sb.load_dataset(name)
+    common.quiet()
+    mdata, label_key = load_dataset(name)
     labels = mdata.obs[label_key].to_numpy()
-    split = sb.paper_split(labels)
+    split = paper_split(labels)
     model_kw = dict(model_kw)
-    no_bias = model_kw.pop("_no_bias", False)
-    train_data, fit_rows, val_rows = sb.train_split_data(mdata, split)
-    scvi.settings.seed = seed
-    pm.POEMS.setup_mudata(train_data)
-    model = pm.POEMS(train_data, **model_kw)
-    if no_bias:
-        _drop_bias(model)
-    start = time.perf_counter()
-    model.train(
-        enable_progress_bar=False,
-        datasplitter_kwargs={"external_indexing": [fit_rows, val_rows, np.array([], dtype=np.int64)]},
-        **train_kw,
-    )
-    wall = time.perf_counter() - start
+    prepare = _drop_bias if model_kw.pop("_no_bias", False) else None
+    model, train_data, val_rows, wall = train_on_split(mdata, split, seed, model_kw, train_kw, prepare)
     out = {"wall_s": wall, "epochs": len(model.history["elbo_train"])}
     out.update(model.training_summary_["runs"][0])
-    out["heldout_elbo"] = heldout_elbo(model, train_data, val_rows)
+    out["heldout_elbo"] = common.heldout_elbo(model, train_data, val_rows)
     dens, zero, slab = [], [], []
     for mod in model.modalities:
         w = model.get_loadings(mod).to_numpy()
@@ -185,25 +151,23 @@ def run_real(name: str, model_kw: dict, train_kw: dict, seed: int) -> dict:
     out.update(density=float(np.mean(dens)), zeros=float(np.mean(zero)), slab=float(np.mean(slab)))
     out["density_per_modality"] = dict(zip(model.modalities, dens, strict=True))
     z = model.get_latent_representation(train_data)
-    metrics = sb.evaluate(z, labels[split["train"]], {"train": np.arange(len(z))}, scopes=("train",))["train"]
+    metrics = evaluate(z, labels[split["train"]], {"train": np.arange(len(z))}, scopes=("train",))["train"]
     out["train_knn"] = metrics["knn_accuracy"]["mean"]
     out["train_nmi"] = metrics["kmeans_nmi"]["mean"]
     return out
 
 
 def run_planted(model_kw: dict, train_kw: dict, seed: int) -> dict:
-    import planted_sparse as ps
-    import subtyping as sb
-
-    sb.quiet()
+    common.quiet()
     model_kw = dict(model_kw)
-    no_bias = model_kw.pop("_no_bias", False)
-    return ps.fit_and_score(seed, model_kw, train_kw, prepare=_drop_bias if no_bias else None)
+    prepare = _drop_bias if model_kw.pop("_no_bias", False) else None
+    return common.score_planted3(seed, model_kw, train_kw, prepare=prepare)
 
 
-def _job(args) -> dict:
-    stage, name, dataset, seed = args
+def _job(job) -> dict:
+    stage, name, dataset, seed, quick, out, prov = job
     model_kw, train_kw = _configs(stage)[name]
+    train_kw = {**train_kw, **QUICK_TRAIN} if quick else train_kw
     t0 = time.time()
     try:
         if dataset == "planted":
@@ -213,17 +177,16 @@ def _job(args) -> dict:
     except Exception as err:  # noqa: BLE001 (a failed configuration is a result too)
         res = {"error": repr(err)}
     rec = {"stage": stage, "config": name, "dataset": dataset, "seed": seed, "seconds": time.time() - t0, **res}
-    with open(LOG, "a") as fh:
-        fh.write(json.dumps(rec, default=float) + "\n")
+    common.write_results(out / LOG, rec, provenance=prov)
     print(json.dumps({k: v for k, v in rec.items() if not isinstance(v, dict)}, default=float), flush=True)
     return rec
 
 
 NOTES = """\
-Protocol and choice rule: see the docstring of `benchmarks/search_sparse.py` (fixed before running). Every model is
-trained on the paper's train split only; `heldout_elbo` is the Monte Carlo ELBO per sample (20 posterior draws,
-nats, lower is better) of the validation part of the train split; `density` = share of |W| > 0.01, `zeros` = share
-of exact zeros, `slab` = share of p* > 0.5, each averaged over modalities; `train_knn` / `train_nmi` (context
+Protocol and choice rule: see the docstring of `benchmarks/tuning/search_sparse.py` (fixed before running).
+Every model is trained on the paper's train split only; `heldout_elbo` is the Monte Carlo ELBO per sample (20 posterior
+draws, nats, lower is better) of the validation part of the train split; `density` = share of |W| > 0.01, `zeros` =
+share of exact zeros, `slab` = share of p* > 0.5, each averaged over modalities; `train_knn` / `train_nmi` (context
 only, not used to choose) on the train-split samples.
 
 * **Stage 1** (seed 0): the first implementation (spike rate warmed up from λ1 to λ0, E-step during the warm-up,
@@ -246,63 +209,55 @@ epochs, so the default patience is 25. The 0.1 code's own defaults on the same p
 """
 
 
-def report() -> str:
-    recs = [json.loads(line) for line in open(LOG)]
+def report(out: Path) -> str:
+    recs = [json.loads(line) for line in (out / LOG).read_text().splitlines()]
     df = pd.DataFrame([r for r in recs if "error" not in r])
-    lines = ["# Search for the proximal spike-and-slab defaults (issue 11)", "", f"From `{LOG.name}`.", "", NOTES]
+    lines = ["# Search for the proximal spike-and-slab defaults", "", f"From `{LOG}`.", "", NOTES]
     cols_real = ["heldout_elbo", "density", "zeros", "slab", "epochs", "wall_s", "train_knn", "train_nmi"]
     for stage, sdf in df.groupby("stage"):
-        lines += [f"## Stage {stage}", ""]
         real = sdf[sdf.dataset != "planted"]
-        g = real.groupby(["config", "dataset"], sort=False)[cols_real].agg(["mean", "std", "count"])
-        tab = pd.DataFrame(index=g.index)
-        for c in cols_real:
-            m, s = g[(c, "mean")], g[(c, "std")]
-            tab[c] = [f"{a:.3f}" if pd.isna(b) else f"{a:.3f} ± {b:.3f}" for a, b in zip(m, s, strict=True)]
-        tab["n"] = g[(cols_real[0], "count")]
-        lines += [tab.reset_index().to_markdown(index=False), ""]
+        lines += [f"## Stage {stage}", "", *common.table(real, ["config", "dataset"], cols_real, count=True), ""]
         pl = sdf[sdf.dataset == "planted"]
         if len(pl):
             cols = ["grouped_auroc", "noise_contribution_ratio", "density", "zeros", "epochs"]
             g = pl.groupby("config", sort=False)[cols].mean().round(3)
             g["n"] = pl.groupby("config", sort=False).size()
             lines += ["Planted (K = 32), mean over seeds:", "", g.reset_index().to_markdown(index=False), ""]
-    ref = RESULTS / "search_sparse_v01_reference.json"
+    ref = out / "search_sparse_v01_reference.json"
     if ref.exists():
-        rdf = pd.DataFrame(json.loads(ref.read_text()))
+        data = json.loads(ref.read_text())
+        rdf = pd.DataFrame(data["records"] if isinstance(data, dict) else data)
         g = rdf.groupby("dataset")[["heldout_elbo", "density", "zeros", "epochs", "wall_s", "train_knn", "train_nmi"]]
         lines += [
             "## Reference: the 0.1 code with its defaults (λ0 = 30, λ1 = 3, penalty through Adam), same protocol",
             "",
             f"Mean over seeds {sorted(int(s) for s in rdf.seed.unique())}: "
-            "`python benchmarks/v01_reference.py --src OLD/src` with",
+            "`python benchmarks/tuning/v01_reference.py --src OLD/src` with",
             "OLD a checkout of 420ecff (the 0.1 defaults; early stopping after 50 epochs without improvement).",
             "",
             g.mean().round(3).reset_index().to_markdown(index=False),
             "",
         ]
-    text = "\n".join(lines)
-    (RESULTS / "search_sparse.md").write_text(text)
-    return text
+    return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> None:
+    parser = common.parser(__doc__, seeds=[0])
     parser.add_argument("--stage", type=int, default=1)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--datasets", nargs="+", default=["breast_tcga", "rosmap", "planted"])
     parser.add_argument("--configs", nargs="+", default=None, help="names of the stage's configurations to run")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--report", action="store_true")
-    args = parser.parse_args()
-    if args.report:
-        print(report())
-        return
-    names = args.configs or list(_configs(args.stage))
-    jobs = [(args.stage, n, d, s) for s in args.seeds for n in names for d in args.datasets]
-    with ProcessPoolExecutor(args.workers) as pool:
-        list(pool.map(_job, jobs))
-    print(report())
+    args = parser.parse_args(argv)
+    prov = common.provenance(__file__, argv)
+    if not args.report:
+        names = args.configs or list(_configs(args.stage))
+        jobs = [
+            (args.stage, n, d, s, args.quick, args.out, prov) for s in args.seeds for n in names for d in args.datasets
+        ]
+        with ProcessPoolExecutor(args.workers) as pool:
+            list(pool.map(_job, jobs))
+    common.write_report(args.out / "search_sparse.md", report(args.out), provenance=prov)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""Cross-modal imputation (issue 12): predict a modality that some samples of a cohort lack.
+"""Cross-modal imputation: predict a modality that some samples of a cohort lack.
 
-    OMP_NUM_THREADS=1 python benchmarks/imputation.py            # both data sets, 5 folds, seed 0
-    OMP_NUM_THREADS=1 python benchmarks/imputation.py --quick    # 2 folds, short training (a smoke run)
+    OMP_NUM_THREADS=1 python benchmarks/accuracy/imputation.py          # both data sets, 5 folds, seed 0
+    OMP_NUM_THREADS=1 python benchmarks/accuracy/imputation.py --quick  # 2 folds, short training (a smoke run)
+
+Writes ``<out>/imputation.{json,md}`` (``--out``, default ``benchmarks/results``).
 
 One protocol for every method, the real use case: in each of 5 folds the fold's samples stay in the data with the
 target modality removed. POEMS trains (package defaults, its own 20 % validation split) on that MuData and predicts
@@ -22,36 +24,24 @@ mean over samples of the r across features, and for POEMS the share of held-out 
 
 from __future__ import annotations
 
-import os
+import json
+import sys
+import time
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common, _baselines
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import _common as common
+import mudata as md
+import numpy as np
+import pandas as pd
+import scvi
+from _baselines import MOFA_MAX_ITER, N_COMPONENTS, fit_mofa, zscored_views
+from sklearn.linear_model import RidgeCV
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.neighbors import KNeighborsRegressor
 
-import mudata as md  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import scvi  # noqa: E402
-import torch  # noqa: E402
-from sklearn.linear_model import RidgeCV  # noqa: E402
-from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
-from sklearn.neighbors import KNeighborsRegressor  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-sys.path.insert(0, str(HERE))
-
-from _baselines import fit_mofa, zscored_views  # noqa: E402
-from _tables import mean_sd_rows  # noqa: E402
-from subtyping import MOFA_MAX_ITER, N_COMPONENTS, quiet  # noqa: E402
-
-import poems_mu as pm  # noqa: E402
+import poems_mu as pm
 
 TASKS = {"breast_tcga": ("protein", ["mrna", "mirna"]), "rosmap": ("mirna", ["mrna", "methylation"])}
 #: POEMS with the package defaults, and trained with modality dropout (one value, fixed before any run)
@@ -140,50 +130,43 @@ def run_fold(mdata, target, inputs, held_out, seed, quick) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.parser(__doc__, seeds=[0])
     parser.add_argument("--datasets", nargs="+", default=list(TASKS))
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", default=str(RESULTS / "imputation.json"))
     args = parser.parse_args(argv)
-    quiet()
-    torch.set_num_threads(1)
+    prov = common.provenance(__file__, argv)
+    common.quiet()
     records = []
     for name in args.datasets:
         mdata = getattr(pm.datasets, name)()
         target, inputs = TASKS[name]
         mdata = md.MuData({m: mdata[m].copy() for m in [*inputs, target]})
         candidates = mdata[target].obs_names
-        folds = KFold(2 if args.quick else args.folds, shuffle=True, random_state=args.seed).split(candidates)
-        for f, (_, test) in enumerate(folds):
-            for row in run_fold(mdata, target, inputs, candidates[test], args.seed, args.quick):
-                row.update({"dataset": name, "target": target, "inputs": "+".join(inputs), "fold": f})
-                print(json.dumps(row), flush=True)
-                records.append(row)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
-    command = "OMP_NUM_THREADS=1 python benchmarks/imputation.py " + " ".join(argv or sys.argv[1:])
-    out = Path(args.out)
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"command": command.strip(), "machine": machine, "records": records}, indent=1))
-    out.with_suffix(".md").write_text(markdown(records, command.strip(), machine))
-    print(out.with_suffix(".md").read_text())
+        for seed in args.seeds:
+            folds = KFold(2 if args.quick else args.folds, shuffle=True, random_state=seed).split(candidates)
+            for f, (_, test) in enumerate(folds):
+                for row in run_fold(mdata, target, inputs, candidates[test], seed, args.quick):
+                    row.update({"dataset": name, "target": target, "inputs": "+".join(inputs), "seed": seed, "fold": f})
+                    print(json.dumps(row), flush=True)
+                    records.append(row)
+    text = markdown(records)
+    payload = {"settings": {"folds": args.folds, "quick": args.quick}, "records": records}
+    common.write_results(args.out / "imputation.json", payload, provenance=prov, markdown=text)
+    print(text)
 
 
-def markdown(records: list[dict], command: str, machine: str) -> str:
+def markdown(records: list[dict]) -> str:
     df = pd.DataFrame(records)
+    df["target ← inputs"] = df["target"] + " ← " + df["inputs"]
     cols = [c for c in ("feature_r", "sample_r", "coverage90", "interval_width", "wall_s") if c in df]
     lines = [
-        "# Cross-modal imputation (issue 12)",
+        "# Cross-modal imputation",
         "",
-        f"`{command}` on {machine}. Mean ± SD over the folds; values standardised with the statistics of the "
-        "samples that kept the target; coverage: share of held-out values inside mean ± 1.645 SD (POEMS only).",
+        "Mean ± SD over the folds; values standardised with the statistics of the samples that kept the target; "
+        "coverage: share of held-out values inside mean ± 1.645 SD (POEMS only).",
         "",
-        "| data set | target ← inputs | method | " + " | ".join(cols) + " |",
-        "|---|---|---|" + "---|" * len(cols),
+        *common.table(df.rename(columns={"dataset": "data set"}), ["data set", "target ← inputs", "method"], cols),
     ]
-    for idx, cells in mean_sd_rows(df, ["dataset", "target", "inputs", "method"], cols):
-        lines.append(f"| {idx[0]} | {idx[1]} ← {idx[2]} | {idx[3]} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
