@@ -203,7 +203,7 @@ def write_report(path: str | os.PathLike, text: str, *, provenance: dict, echo: 
 # -- data ---------------------------------------------------------------------------------------------------------
 def planted(kind: str, seed: int, **kwargs):
     """``poems_mu.datasets._synthetic.make_<kind>(seed=seed, **kwargs)``: ``kind`` is one of planted, planted3,
-    linked, counts, binary, batched (what each returns: the generator's docstring)."""
+    linked, structured, counts, binary, batched (what each returns: the generator's docstring)."""
     from poems_mu.datasets import _synthetic
 
     return getattr(_synthetic, f"make_{kind}")(seed=seed, **kwargs)

@@ -9,9 +9,10 @@ One protocol for every method, the real use case: in each of 5 folds the fold's 
 target modality removed. POEMS trains (package defaults, its own 20 % validation split) on that MuData and predicts
 the target of the fold's samples from the other modalities (``model.impute``), once more trained with
 ``modality_dropout=0.5`` (each observed modality hidden from the encoders with probability 0.5 per training step);
-MOFA+ (``_baselines.py``'s settings) is fitted on the same data with the fold's target as missing and predicts it
-as ``E[Z] E[W_target]ᵀ``; ridge regression (``RidgeCV``) and KNN regression (k chosen by 5-fold CV) are fitted on
-the samples that kept the target, from the z-scored concatenated inputs; the feature means predict the mean profile.
+MOFA+ and MOFA-FLEX (``_baselines.py``'s settings) are fitted on the same data with the fold's target as missing
+and predict it as ``E[Z] E[W_target]ᵀ``; ridge regression (``RidgeCV``) and KNN regression (k chosen by 5-fold CV)
+are fitted on the samples that kept the target, from the z-scored concatenated inputs; the feature means predict the
+mean profile.
 
 * breast_tcga: protein from mRNA + miRNA, folds over the 150 samples that have protein;
 * rosmap: miRNA from mRNA + methylation, folds over all 351 samples.
@@ -36,7 +37,7 @@ import mudata as md
 import numpy as np
 import pandas as pd
 import scvi
-from _baselines import MOFA_MAX_ITER, N_COMPONENTS, fit_mofa, zscored_views
+from _baselines import MOFA_MAX_ITER, N_COMPONENTS, fit_mofa, fit_mofaflex, zscored_views
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.neighbors import KNeighborsRegressor
@@ -46,7 +47,7 @@ import poems_mu as pm
 TASKS = {"breast_tcga": ("protein", ["mrna", "mirna"]), "rosmap": ("mirna", ["mrna", "methylation"])}
 #: POEMS with the package defaults, and trained with modality dropout (one value, fixed before any run)
 POEMS_VARIANTS = {"POEMS": {}, "POEMS, modality_dropout=0.5": {"modality_dropout": 0.5}}
-METHODS = (*POEMS_VARIANTS, "MOFA+", "ridge", "KNN", "feature means")
+METHODS = (*POEMS_VARIANTS, "MOFA+", "MOFA-FLEX", "ridge", "KNN", "feature means")
 Z90 = 1.645
 
 
@@ -113,6 +114,14 @@ def run_fold(mdata, target, inputs, held_out, seed, quick) -> list[dict]:
     w_t = np.asarray(mofa.nodes["W"].getExpectation()[-1])
     pred = (z @ w_t.T)[held]
     record("MOFA+", pred, wall=time.perf_counter() - start)
+
+    # MOFA-FLEX (its MOFA preset): the same, from its fitted factors and the target's weights
+    start = time.perf_counter()
+    flex = fit_mofaflex(views, np.ones(data.n_obs, dtype=bool), seed=seed, max_epochs=50 if quick else 10_000)
+    factors = next(iter(flex.get_factors(return_type="pandas").values()))
+    z = factors.loc[[f"s{i}" for i in held]].to_numpy(dtype=np.float64)
+    w_t = np.asarray(flex.get_weights(return_type="numpy")[target], dtype=np.float64)  # (K, D)
+    record("MOFA-FLEX", z @ w_t, wall=time.perf_counter() - start)
 
     # regressions from the z-scored concatenated inputs, fitted on the samples that kept the target
     inp = zscored_views(data, have_target, inputs)

@@ -1,7 +1,7 @@
 """Speed: the decoder's dense and link paths against W's density, and the time to a trained model.
 
     OMP_NUM_THREADS=1 python benchmarks/performance/speed.py density  # s per decoder pass (forward + backward)
-    OMP_NUM_THREADS=1 python benchmarks/performance/speed.py train    # default train(): breast_tcga, rosmap; MOFA+, PCA
+    OMP_NUM_THREADS=1 python benchmarks/performance/speed.py train    # default train(): breast_tcga, rosmap; baselines
     OMP_NUM_THREADS=1 python benchmarks/performance/speed.py shape --seeds 0   # the seed-003 shape (21 x 139,109)
     python benchmarks/performance/speed.py report                     # results/speed.md from the JSON files
 
@@ -16,8 +16,11 @@ package's defaults (``poems_mu.module.DEFAULTS``).
 
 ``train``: the paper's split (train/test 80/20, 20 % of train for validation; ``accuracy/subtyping.py``), POEMS
 with the package defaults — the time is the whole ``train()`` call — then its held-out ELBO (best validation
-``elbo_per_sample``); MOFA+ and PCA with ``_baselines.py``'s settings (time: z-scoring + fit + projection). Each
-method's subtyping quality is scored on the test split with ``poems_mu.tl.evaluate_subtyping``.
+``elbo_per_sample``), the factors it kept, and the mean wall time of a training epoch while all K = 32 factors were in
+the model (``epoch_s_all``, the first 50 epochs: the warm-up, before any is pruned) and over its last 20 epochs
+(``epoch_s_kept``, with the factors it kept): what pruning saves; MOFA+, MOFA-FLEX and PCA with ``_baselines.py``'s
+settings (time: z-scoring + fit + projection). Each method's subtyping quality is scored on the test split with
+``poems_mu.tl.evaluate_subtyping``.
 
 ``shape``: seed 003's shape (21 samples, 132,129 + 6,980 features; synthetic rank-5 data, which has no subtypes, so
 time and POEMS's held-out ELBO only), the same split and the same three methods.
@@ -83,23 +86,48 @@ def bench_density(args) -> list[dict]:
     return rows
 
 
+class EpochTimes:
+    """A Lightning callback: the wall time of every training epoch and the factors in the model during it."""
+
+    def __init__(self):
+        import lightning.pytorch as pl
+
+        self.callback = type("EpochTimer", (pl.Callback,), {})()
+        self.callback.on_train_epoch_start = self._start
+        self.callback.on_train_epoch_end = self._end
+        self.times, self.factors = [], []
+
+    def _start(self, trainer, plan):
+        self._t = time.perf_counter()
+        self.factors.append(plan.module.n_factors)
+
+    def _end(self, trainer, plan):
+        self.times.append(time.perf_counter() - self._t)
+
+
 def _time_methods(name: str, mdata, labels, args) -> list[dict]:
-    """POEMS (time: ``model.train``), MOFA+ and PCA (time: z-scoring + fit + projection) on the paper's split of
-    ``mdata``; each scored on the test split when ``labels`` are given."""
+    """POEMS (time: ``model.train``), MOFA+, MOFA-FLEX and PCA (time: z-scoring + fit + projection) on the paper's
+    split of ``mdata``; each scored on the test split when ``labels`` are given."""
     split = paper_split(np.zeros(mdata.n_obs) if labels is None else labels)
     train_kwargs = {"max_epochs": 20} if args.quick else None
     rows = []
     for seed in args.seeds:
-        for method in ("POEMS", "MOFA+", "PCA"):
+        for method in ("POEMS", "MOFA+", "MOFA-FLEX", "PCA"):
             if method == "PCA" and seed != args.seeds[0]:
                 continue  # deterministic
             if method == "POEMS":
-                z, info = fit_poems(mdata, split, seed, train_kwargs=train_kwargs)
+                timer = EpochTimes()
+                z, info = fit_poems(
+                    mdata, split, seed, train_kwargs={**(train_kwargs or {}), "callbacks": [timer.callback]}
+                )
                 info = {
+                    "epoch_s_all": float(np.mean(timer.times[:50])),
+                    "epoch_s_kept": float(np.mean(timer.times[-20:])),
                     "wall_s": info["train_s"],
                     "epochs": info["epochs"],
                     "heldout_elbo_per_sample": info["best_elbo_per_sample_validation"],
                     "W_density": info["W_density"],
+                    "n_factors": info["n_factors"],
                 }
             else:
                 z, info = fit_baseline(method, mdata, split, seed, quick=args.quick)
@@ -152,7 +180,8 @@ def _md_density(rows: list[dict]) -> list[str]:
 def _md_train(rows: list[dict]) -> list[str]:
     df = pd.DataFrame(rows).rename(columns={"dataset": "data set"})
     metrics = [m for m in ("knn_accuracy", "kmeans_nmi", "kmeans_ari", "kmeans_accuracy") if m in df]
-    cols = [c for c in ("wall_s", "epochs", "heldout_elbo_per_sample", "W_density", *metrics) if c in df]
+    lead = ("wall_s", "epochs", "n_factors", "epoch_s_all", "epoch_s_kept", "heldout_elbo_per_sample", "W_density")
+    cols = [c for c in (*lead, *metrics) if c in df]
     return common.table(df, ["data set", "method"], cols, formats=dict.fromkeys(cols, (".3g", ".2g")))
 
 

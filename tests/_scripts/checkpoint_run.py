@@ -1,6 +1,6 @@
 """A small POEMS training run for tests/train/test_checkpoint.py, in its own process (so that it can be SIGKILLed).
 
-    python tests/_scripts/checkpoint_run.py MODE CHECKPOINT_DIR OUT.npz KILL_AFTER N_RESTARTS
+    python tests/_scripts/checkpoint_run.py MODE CHECKPOINT_DIR OUT.npz KILL_AFTER N_RESTARTS [DATA]
 
 MODE: ``plain`` (no checkpoints), ``kill`` (checkpoints every 2 epochs; SIGKILL at the start of epoch KILL_AFTER + 1
 of the whole call, restarts included) or ``resume``. Writes the final state dict and the held-out history to OUT.
@@ -42,6 +42,16 @@ def toy_mdata() -> md.MuData:
 
 MODEL = {"n_latent": 3, "n_hidden_encoder": 16, "n_hidden_decoder": 8, "n_hidden_gate": 8}
 TRAIN = {"max_epochs": 40, "n_epochs_kl_warmup": 4, "early_stopping_patience": 4, "batch_size": 16}
+#: DATA "planted": 3 planted factors under a cap of 8, trained long enough for factors to be pruned mid-run
+PLANTED_MODEL = {"n_latent": 8, "n_hidden_encoder": 32, "n_hidden_decoder": 16, "n_hidden_gate": 16}
+PLANTED_TRAIN = {"max_epochs": 45, "n_epochs_kl_warmup": 10, "early_stopping_patience": 10, "batch_size": 32}
+
+
+def planted_mdata() -> md.MuData:
+    """The planted cohort of the pruning check (3 factors, modalities of 60 and 40 features, 150 samples)."""
+    from poems_mu.datasets._synthetic import make_planted
+
+    return make_planted(n=150, n_factors=3, dims=(60, 40), seed=0)[0]
 
 
 class Kill(pl.Callback):
@@ -56,12 +66,12 @@ class Kill(pl.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def main(mode: str, ckdir: str, out: str, kill_after: int, n_restarts: int) -> None:
-    mdata = toy_mdata()
+def main(mode: str, ckdir: str, out: str, kill_after: int, n_restarts: int, data: str = "toy") -> None:
+    mdata = planted_mdata() if data == "planted" else toy_mdata()
     scvi.settings.seed = 0
     pm.POEMS.setup_mudata(mdata)
-    model = pm.POEMS(mdata, **MODEL)
-    kwargs = {**TRAIN, "n_restarts": n_restarts, "enable_progress_bar": False}
+    model = pm.POEMS(mdata, **(PLANTED_MODEL if data == "planted" else MODEL))
+    kwargs = {**(PLANTED_TRAIN if data == "planted" else TRAIN), "n_restarts": n_restarts, "enable_progress_bar": False}
     if mode == "kill":
         model.train(checkpoint_dir=ckdir, checkpoint_every=2, callbacks=[Kill(kill_after)], **kwargs)
     elif mode == "resume":
@@ -73,4 +83,4 @@ def main(mode: str, ckdir: str, out: str, kill_after: int, n_restarts: int) -> N
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), *sys.argv[6:])

@@ -18,10 +18,10 @@ from poems_mu import InvalidModelFolder
 
 HERE = Path(__file__).resolve().parents[1] / "_scripts"
 sys.path.insert(0, str(HERE))
-from checkpoint_run import MODEL, TRAIN, toy_mdata  # noqa: E402
+from checkpoint_run import MODEL, TRAIN, planted_mdata, toy_mdata  # noqa: E402
 
 
-def _run(mode, ckdir, out, kill_after, n_restarts):
+def _run(mode, ckdir, out, kill_after, n_restarts, data="toy"):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [
         sys.executable,
@@ -31,6 +31,7 @@ def _run(mode, ckdir, out, kill_after, n_restarts):
         str(out),
         str(kill_after),
         str(n_restarts),
+        data,
     ]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=Path(out).parent)
 
@@ -60,6 +61,24 @@ def test_a_sigkilled_run_resumes_to_the_same_parameters_bit_for_bit(tmp_path, ki
     assert json.loads((ckdir / "poems_resume.json").read_text())["complete"]
     # nothing else was written: no Lightning .ckpt pickles, no scvi_log/
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "plain.npz", "resumed.npz"]
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_run_killed_after_factors_were_pruned_resumes_bit_for_bit(tmp_path):
+    ckdir = tmp_path / "ckpt"
+    ref = _run("plain", "", tmp_path / "plain.npz", 30, 1, "planted")
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    killed = _run("kill", ckdir, tmp_path / "never.npz", 30, 1, "planted")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    crashed = pm.POEMS.load(ckdir, planted_mdata())
+    assert crashed.module.n_factors < 8  # factors had been pruned when the run died
+    resumed = _run("resume", ckdir, tmp_path / "resumed.npz", 30, 1, "planted")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = np.load(tmp_path / "plain.npz"), np.load(tmp_path / "resumed.npz")
+    assert a.files == b.files and "factor_kept" in a.files
+    for key in a.files:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
 def _checkpointed(tmp_path, max_epochs):

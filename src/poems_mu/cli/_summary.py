@@ -46,7 +46,10 @@ def summary(mdata, model, seconds: float, metrics=None, files: Sequence[Path] = 
     restored = f"; restored the best held-out epoch, {best}" if best else ""
     lines.append(f"epochs       {epochs}{stopped}{restored}")
     lines.append(f"train time   {seconds:.1f} s")
-    lines.append(f"latent       {model.module.n_latent} factors -> obsm['X_poems']")
+    lines.append(
+        f"latent       {model.module.n_factors} factors (of at most {model.module.n_latent}), ordered by the variance "
+        "they explain -> obsm['X_poems']"
+    )
     if metrics is not None:
         lines.append("subtyping    " + "  ".join(f"{r.metric} {r.mean:.3f}±{r.sd:.3f}" for r in metrics.itertuples()))
     if files:

@@ -4,10 +4,44 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 
-#: Thresholds of the active-factor rule, fixed before any planted result was looked at.
-MIN_SCORE_VARIANCE = 0.01
-MIN_LINK_WEIGHT = 0.01
+from poems_mu.module._factors import permute_factors
+
+from ._inference import residual_sums_of_squares
+
+#: Thresholds of the active-factor rule. At 0 the rule is the model's own pruning: a kept factor reaches a feature
+#: (a non-zero link) and moves with the samples; higher values ask more of a factor.
+MIN_SCORE_VARIANCE = 0.0
+MIN_LINK_WEIGHT = 0.0
+
+
+def variance_explained_per_factor(model, mdata=None, batch_size: int | None = 256) -> np.ndarray:
+    """Per kept factor, the mean over modalities of the share of variance it explains (leave-one-factor-out R²
+    of :func:`~poems_mu.tl.variance_explained`, modalities weighted equally).
+    """
+    mdata = model.adata if mdata is None else mdata
+    ssr, sst = residual_sums_of_squares(model, mdata, batch_size)
+    k = ssr.shape[1] - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2_full = 1.0 - ssr[:, k] / sst
+        r2_k = np.clip(r2_full[:, None] - (1.0 - ssr[:, :k] / sst[:, None]), 0.0, None)
+    return np.nanmean(r2_k, axis=0)
+
+
+def order_factors(model) -> np.ndarray:
+    """When training ends: prune the factors with no link left, and order the kept ones by the variance they explain
+    (largest first, MOFA+'s convention) over the training samples. Returns the kept factors' scores in the new order.
+    """
+    module = model.module
+    module.eval()
+    module.prune_empty_factors()
+    score = variance_explained_per_factor(model)
+    kept = module.factor_index().cpu()
+    ranked = kept[np.argsort(-score, kind="stable")]
+    pruned = torch.nonzero(~module.factor_kept.cpu()).flatten()
+    permute_factors(module, torch.cat([ranked, pruned]))
+    return np.sort(score)[::-1].astype(np.float64)
 
 
 def check_thresholds(min_variance: float, min_weight: float) -> None:
@@ -28,12 +62,13 @@ def active_table(model, z: np.ndarray, min_variance: float, min_weight: float) -
     if module.decoder_type == "sparse":
         reaches[:] = False
         for v, m in enumerate(model.modalities):
-            w = np.abs(module.decoders[v].W.detach().cpu().numpy())
+            kept = module.factor_index()
+            w = np.abs(module.decoders[v].W.detach().index_select(1, kept).cpu().numpy())
             prior = module.priors[v]
             links = (w > min_weight).sum(0)
             table[f"links_{m}"] = links
-            table[f"slab_{m}"] = (prior.p_star.detach().cpu().numpy() > 0.5).sum(0)
-            table[f"theta_{m}"] = prior.theta.detach().cpu().numpy().astype(np.float64)
+            table[f"slab_{m}"] = (prior.p_star.detach().index_select(1, kept).cpu().numpy() > 0.5).sum(0)
+            table[f"theta_{m}"] = prior.theta.detach().index_select(0, kept).cpu().numpy().astype(np.float64)
             reaches |= links > 0
     table["active"] = (table["score_variance"].to_numpy() > min_variance) & reaches
     return table

@@ -92,7 +92,7 @@ class GettersMixin:
 
     def factor_names(self) -> list[str]:
         """Names of the latent factors: ``factor_1 … factor_K``."""
-        return [f"factor_{k + 1}" for k in range(self.module.n_latent)]
+        return [f"factor_{k + 1}" for k in range(self.module.n_factors)]
 
     def get_loadings(self, modality: str) -> pd.DataFrame:
         """Feature-to-factor matrix ``W`` of one modality.
@@ -110,14 +110,14 @@ class GettersMixin:
         """
         v = modality_index(self, modality)
         sparse_only(self, "Loadings")
-        w = self.module.decoders[v].W.detach().cpu().numpy().copy()  # a copy: never a view of the parameter
+        w = self.module.decoders[v].W.detach().index_select(1, self.module.factor_index()).cpu().numpy()
         return pd.DataFrame(w, index=self.adata.mod[modality].var_names.copy(), columns=self.factor_names())
 
     def get_slab_probabilities(self, modality: str) -> pd.DataFrame:
         """Posterior slab probabilities ``p*`` of one modality's loadings (features × factors)."""
         v = modality_index(self, modality)
         sparse_only(self, "Slab probabilities")
-        p = self.module.priors[v].p_star.detach().cpu().numpy().copy()
+        p = self.module.priors[v].p_star.detach().index_select(1, self.module.factor_index()).cpu().numpy()
         return pd.DataFrame(p, index=self.adata.mod[modality].var_names.copy(), columns=self.factor_names())
 
     def get_feature_sigma(self, modality: str) -> pd.Series:
@@ -198,18 +198,22 @@ class GettersMixin:
         return effective_loadings(self, v, z, batch_size, signed)
 
     def sparsity_summary(self) -> pd.DataFrame:
-        """How sparse each modality's W is: share of ``|W| > 0.01`` (the paper's threshold), of exact zeros and of
-        slab links (``p* > 0.5``), and the number of factors with at least one non-zero loading.
+        """How sparse each modality's W is: the share of ``|W| > 0.01`` (the paper's threshold) over all K columns
+        (``density``, pruned factors included) and over the kept factors (``density_kept``), the links
+        (``|W| > 0.01``) per feature, the share of exact zeros and of slab links (``p* > 0.5``), and the number of
+        factors with at least one non-zero loading.
 
         Returns
         -------
-        DataFrame ``modalities × [density, zeros, slab, active_factors]``.
+        DataFrame ``modalities × [density, density_kept, links_per_feature, zeros, slab, active_factors]``.
 
         """
         sparse_only(self, "Sparsity summaries")
         rows = {
             m: {
                 "density": float(s["density"]),
+                "density_kept": float(s["density_kept"]),
+                "links_per_feature": float(s["links_per_feature"]),
                 "zeros": float(s["zeros"]),
                 "slab": float(s["slab"]),
                 "active_factors": int(s["factors"]),
@@ -230,8 +234,9 @@ class GettersMixin:
         Rule: factor k is **active** when the variance over samples of its posterior mean exceeds ``min_variance``
         (the active-unit rule of Burda et al., 2016: a factor the encoders do not move stays at the prior's mean 0
         for every sample) **and**, with the sparse decoder, at least one feature of some modality has
-        ``|W[j, k]| > min_weight`` (the paper's link threshold): a factor that reaches no feature explains nothing.
-        The latents are in prior units (N(0, 1)).
+        ``|W[j, k]| > min_weight``: a factor that reaches no feature explains nothing. At the defaults (0 and 0) the
+        rule is the model's own pruning, so every factor it kept is active; raise them to ask more of a factor (e.g.
+        ``min_weight=0.01``, the paper's link threshold). The latents are in prior units (N(0, 1)).
 
         Parameters
         ----------

@@ -68,7 +68,8 @@ def effective_loadings(model, v: int, z: np.ndarray, batch_size: int | None, sig
     dec = model.module.decoders[v]
     zt = torch.as_tensor(z, dtype=dec.W.dtype, device=dec.W.device)
     step = batch_size or 128
-    total = sum(dec.jacobian_sum(zt[i : i + step], signed) for i in range(0, len(zt), step))
+    kept = model.module.kept_factors()
+    total = sum(dec.jacobian_sum(zt[i : i + step], signed, kept) for i in range(0, len(zt), step))
     eff = (total / len(zt) * zt.std(0, unbiased=False)).cpu().numpy().astype(np.float64)
     modality = model.modalities[v]
     return pd.DataFrame(eff, index=model.adata.mod[modality].var_names.copy(), columns=model.factor_names())
@@ -84,7 +85,7 @@ def residual_sums_of_squares(model, mdata: MuData, batch_size: int | None) -> tu
     """
     module = model.module
     module.eval()
-    n_latent = module.n_latent
+    n_latent = module.n_factors
     # pass 1: posterior means of every sample (needed for the factor means)
     zs = []
     for tensors in model._make_data_loader(adata=mdata, batch_size=batch_size, shuffle=False):

@@ -60,7 +60,8 @@ class POEMS(
     mdata
         MuData registered with :meth:`setup_mudata`.
     n_latent
-        Number of latent factors K.
+        Most latent factors K (a cap: the factors the data do not need are pruned during training, see
+        ``lambda_factor``; the rest are ordered by the variance they explain when training ends).
     n_hidden_encoder
         Width of the encoder MLPs.
     n_layers_encoder
@@ -84,6 +85,11 @@ class POEMS(
         as a proximal step: the threshold of a link is ``λ*/n`` per sample, n the number of training samples. A
         larger ``lambda0`` gives a sparser W at some cost in fit; on very small cohorts (tens of samples) lower both,
         or every link may be cut.
+    lambda_factor
+        Strength of the factor penalty ``λ_f √D Σ_k ‖W_{:,k}‖₂``: a group lasso on each factor's loadings over all
+        modalities together (D: the number of features), applied as a proximal step like the spike-and-slab one. It
+        empties the columns the data do not need; a factor with no link left in any modality is pruned. 0 turns it
+        off.
     ssl_a, ssl_b
         Beta(a, b) prior on the slab probabilities θ; ``ssl_b=None`` uses ``b = D_v``.
     sigma_prior_df
@@ -144,6 +150,7 @@ class POEMS(
         decoder: Decoder = DEFAULTS.decoder,
         lambda0: float = DEFAULTS.lambda0,
         lambda1: float = DEFAULTS.lambda1,
+        lambda_factor: float = DEFAULTS.lambda_factor,
         ssl_a: float = DEFAULTS.ssl_a,
         ssl_b: float | None = DEFAULTS.ssl_b,
         sigma_prior_df: float = DEFAULTS.sigma_prior_df,

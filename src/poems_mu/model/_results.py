@@ -45,13 +45,14 @@ class ResultsMixin:
         ``signed=True``; sparse decoder only),
         ``mod[m].var["poems_sigma"]`` (Gaussian modalities: the residual SD in data units) or
         ``mod[m].var["poems_nb_theta"]`` (negative binomial modalities: the inverse dispersion θ, variance
-        ``μ + μ²/θ``), and ``uns["poems"]``: model parameters, each modality's likelihood (``"likelihoods"``), the
+        ``μ + μ²/θ``), and ``uns["poems"]``: model parameters, the factors kept (``"factors"``, in the order of the
+        variance they explain) and the cap K (``"n_latent"``), each modality's likelihood (``"likelihoods"``), the
         names of the encoded covariate columns (``"covariates"``, with covariates), θ per modality, how sparse W is
-        (``"sparsity"``: per modality the share of ``|W| > 0.01``, of exact zeros and of slab links p* > 0.5), which
-        factors are active (``"active_factors"``: the table of :meth:`active_factors` over these samples, as columns,
-        with the rule's thresholds; plots and ``tl.top_features`` show only active factors by default) and how
-        training ended (``"training"``: per restart the epochs run, the best epoch restored and its held-out
-        criterion, and the restart kept). All of it survives ``mdata.write`` / ``read_h5mu``.
+        (``"sparsity"``: :meth:`sparsity_summary`), which factors are active (``"active_factors"``: the table of
+        :meth:`active_factors` over these samples, as columns, with the rule's thresholds) and how training ended
+        (``"training"``: per restart the epochs run, the best epoch restored and its held-out criterion, the restart
+        kept, and ``"factor_r2"``, the variance each kept factor explains, which ordered them). Only the kept factors
+        appear anywhere: pruned ones have no column. All of it survives ``mdata.write`` / ``read_h5mu``.
 
         Parameters
         ----------
@@ -100,13 +101,18 @@ class ResultsMixin:
             ),
             "modalities": list(self.modalities),
             "factors": self.factor_names(),
+            "n_latent": int(self.module.n_latent),
             "likelihoods": dict(self.likelihoods),
         }
         covariates = covariate_names(registered_covariates(self.adata_manager))
         if covariates:
             uns["covariates"] = np.array(covariates, dtype=str)
         if self.module.decoder_type == "sparse":
-            uns["theta"] = {m: self.module.priors[v].theta.cpu().numpy().copy() for v, m in enumerate(self.modalities)}
+            kept = self.module.factor_index()
+            uns["theta"] = {
+                m: self.module.priors[v].theta.index_select(0, kept).cpu().numpy()
+                for v, m in enumerate(self.modalities)
+            }
             uns["sparsity"] = self.sparsity_summary().to_dict(orient="index")
         if len(res["qz_mean"]) >= 2:  # a variance over samples needs two
             uns[keys.ACTIVE_FACTORS_KEY] = active_factors_record(self, res["qz_mean"])
@@ -121,6 +127,8 @@ class ResultsMixin:
                     [np.nan if r["validation_criterion"] is None else r["validation_criterion"] for r in runs]
                 ),
             }
+            if "factor_r2" in summary:  # what ordered the factors when training ended
+                uns["training"]["factor_r2"] = np.asarray(summary["factor_r2"], dtype=np.float64)
         if keys.UNS_KEY in mdata.uns and isinstance(mdata.uns[keys.UNS_KEY], Mapping):
             # keep what tl functions stored (variance explained, subtyping metrics, ...)
             uns = {**mdata.uns[keys.UNS_KEY], **uns}

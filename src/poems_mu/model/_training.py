@@ -18,6 +18,7 @@ from poems_mu._arguments import check_positive_int, is_int, is_real
 from poems_mu._model_files import SPLIT_ATTRS, history_from_plain, read_model_files
 from poems_mu.train import _checkpoint as ckpt
 
+from ._factors import order_factors
 from ._train_run import EARLY_STOPPING_MONITOR, train_run
 
 logger = logging.getLogger(__name__)
@@ -275,8 +276,14 @@ class TrainingMixin(UnsupervisedTrainingMixin):
         if best is not None and best[1] != restart:
             load_run(self, best)
             chosen = best[1]
+        factor_r2 = order_factors(self)
         self.module.eval()
-        self.training_summary_ = {"runs": runs, "chosen_restart": chosen, "n_restarts": n_restarts}
+        self.training_summary_ = {
+            "runs": runs,
+            "chosen_restart": chosen,
+            "n_restarts": n_restarts,
+            "factor_r2": [float(r) for r in factor_r2],
+        }
         if checkpoint_dir is not None and not (runs and runs[-1]["interrupted"]):
             ckpt.write_checkpoint(self, checkpoint_dir, ckpt.context(signature, n_restarts, runs, None))
         return None

@@ -40,8 +40,9 @@ class Hyperparameters:
     prior_expert: bool = False
     gating: Gating = "learned"
     decoder: Decoder = "sparse"
-    lambda0: float = 15.0
+    lambda0: float = 10.0
     lambda1: float = 1.0
+    lambda_factor: float = 3.0
     ssl_a: float = 1.0
     ssl_b: float | None = None
     sigma_prior_df: float = 3.0
@@ -74,6 +75,8 @@ class Hyperparameters:
                 f"The spike-and-slab lasso needs lambda0 > lambda1 > 0, got lambda0={self.lambda0!r} and "
                 f"lambda1={self.lambda1!r}."
             )
+        if not is_real(self.lambda_factor) or not (math.isfinite(self.lambda_factor) and self.lambda_factor >= 0):
+            raise ValueError(f"lambda_factor must be a finite number ≥ 0, got {self.lambda_factor!r}.")
         if not is_real(self.w_init_scale) or not (math.isfinite(self.w_init_scale) and self.w_init_scale >= 0):
             raise ValueError(f"w_init_scale must be a finite number ≥ 0, got {self.w_init_scale!r}.")
         if not isinstance(self.prior_expert, bool | np.bool_):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -21,6 +22,7 @@ from poems_mu.nn import (
     drop_experts,
     make_likelihood,
     product_of_experts,
+    shrink_columns,
 )
 
 from ._hyperparameters import Hyperparameters
@@ -37,7 +39,14 @@ class POEMSModule(BaseModuleClass):
 
     The spike-and-slab penalty on each ``W`` is not part of the autograd loss: the training plan applies it as a
     proximal (soft-threshold) step after every optimizer step (:meth:`proximal_step`), then the E-step. It is still
-    reported, in ``kl_global`` and as ``ssl_penalty``.
+    reported, in ``kl_global`` and as ``ssl_penalty``. So is the factor penalty ``λ_f √D Σ_k ‖W_{:,k}‖₂`` on each
+    factor's loadings over all modalities together (``lambda_factor``; D the number of features), whose proximal
+    step empties the columns the data do not need.
+
+    K (``n_latent``) is a cap. The buffer ``factor_kept`` marks the factors in use: a factor whose column of W is 0 in
+    every modality is pruned (:meth:`prune_empty_factors`) and leaves the computation: the encoders compute, and the
+    posterior, the KL term, the gate and the decoders see, only the kept factors, so ``z`` has
+    :attr:`n_factors` ≤ K columns.
 
     Parameters
     ----------
@@ -103,6 +112,11 @@ class POEMSModule(BaseModuleClass):
                 for name, d, stats in zip(likelihoods, n_features, statistics, strict=True)
             ]
         )
+        self.register_buffer("factor_kept", torch.ones(h.n_latent, dtype=torch.bool))
+        self.register_buffer("factor_empty_for", torch.zeros(h.n_latent, dtype=torch.int64))
+        self.factor_penalty_weight = float(h.lambda_factor) * math.sqrt(sum(n_features))
+        self._kept = None  # the indices of the kept factors, or None while every factor is kept
+        self.register_load_state_dict_post_hook(lambda module, keys: module.refresh_factors())
         self.covariate_effects = None
         if self.n_covariates:
             self.covariate_effects = nn.ModuleList([CovariateEffects(d, self.n_covariates) for d in n_features])
@@ -110,6 +124,46 @@ class POEMSModule(BaseModuleClass):
             for dec, stats in zip(self.decoders, statistics, strict=True):
                 bias = dec.b if h.decoder == "sparse" else dec.net[-1].bias
                 bias.copy_(torch.as_tensor(stats.bias, dtype=bias.dtype))
+
+    # -- the factors in use --------------------------------------------------------------------------------------
+    @property
+    def n_factors(self) -> int:
+        """Number of factors in use (the columns of ``z``): K minus the pruned ones."""
+        return self.n_latent if self._kept is None else len(self._kept)
+
+    def kept_factors(self) -> torch.Tensor | None:
+        """Indices of the factors in use, or ``None`` while all K are (the computation then takes no index)."""
+        return self._kept
+
+    def factor_index(self) -> torch.Tensor:
+        """Indices of the factors in use, in order (all K before any is pruned)."""
+        if self._kept is None:
+            return torch.arange(self.n_latent, device=self.factor_kept.device)
+        return self._kept
+
+    def refresh_factors(self) -> None:
+        """Re-read ``factor_kept`` (after it was loaded or restored in place)."""
+        kept = self.factor_kept
+        self._kept = None if bool(kept.all()) else torch.nonzero(kept).flatten()
+
+    @torch.no_grad()
+    def prune_empty_factors(self, patience: int = 1) -> int:
+        """Prune the kept factors whose column of W has been exactly 0 in every modality at ``patience``
+        consecutive calls (once per epoch in training; ``factor_empty_for`` counts them); returns how many were
+        pruned. While no factor reaches any feature nothing is pruned: a model keeps at least one factor.
+        """
+        if self.priors is None:
+            return 0
+        reaches = torch.stack([(dec.W != 0).any(0) for dec in self.decoders]).any(0)
+        self.factor_empty_for.copy_(torch.where(reaches, 0, self.factor_empty_for + 1))
+        if not bool((reaches & self.factor_kept).any()):
+            return 0
+        prune = self.factor_kept & (self.factor_empty_for >= patience)
+        pruned = int(prune.sum())
+        if pruned:
+            self.factor_kept &= ~prune
+            self.refresh_factors()
+        return pruned
 
     # -- scvi interface ------------------------------------------------------------------------------------
     def _get_inference_input(self, tensors: dict[str, torch.Tensor]) -> dict:
@@ -157,9 +211,10 @@ class POEMSModule(BaseModuleClass):
             xs_in = [x * encoded[:, v].unsqueeze(-1) for v, x in enumerate(xs_std)]
         if covariates is not None:
             xs_in = [torch.cat([x, covariates.to(x.dtype)], dim=-1) for x in xs_in]
-        mus, logvars = zip(*(enc(x) for enc, x in zip(self.encoders, xs_in, strict=True)), strict=True)
+        kept = self._kept
+        mus, logvars = zip(*(enc(x, kept) for enc, x in zip(self.encoders, xs_in, strict=True)), strict=True)
         mu, logvar = torch.stack(mus, dim=1), torch.stack(logvars, dim=1)
-        log_alpha = self.gate(mu, encoded)
+        log_alpha = self.gate(mu, encoded, kept)
         qz_m, qz_logvar, shares = product_of_experts(mu, logvar, log_alpha, self.prior_expert, return_weights=True)
         # no argument validation: it reads the tensors on the host every step (non-finite losses: checked per epoch)
         qz = Normal(qz_m, torch.exp(0.5 * qz_logvar), validate_args=False)
@@ -181,7 +236,8 @@ class POEMSModule(BaseModuleClass):
 
     @auto_move_data
     def generative(self, z: torch.Tensor, covariates: torch.Tensor | None = None) -> dict:
-        """Decode ``z`` ((batch, K) or (n_samples, batch, K)) into each modality's output on its link scale.
+        """Decode ``z`` ((batch, K') or (n_samples, batch, K'), the kept factors) into each modality's output on its
+        link scale.
 
         ``px_means[v]`` is the standardised mean (Gaussian), the log share of the library (negative binomial) or
         the logit (Bernoulli), with the additive covariate effects when the module has covariates.
@@ -190,7 +246,7 @@ class POEMSModule(BaseModuleClass):
 
     def decode(self, v: int, z: torch.Tensor, covariates: torch.Tensor | None = None) -> torch.Tensor:
         """Modality ``v``'s decoder output on its link scale, with the covariate effects (see :meth:`generative`)."""
-        px = self.decoders[v](z)
+        px = self.decoders[v](z, self._kept)
         if self.covariate_effects is not None:
             if covariates is None:
                 raise ValueError(f"The module has {self.n_covariates} covariate columns: pass `covariates`.")
@@ -228,7 +284,7 @@ class POEMSModule(BaseModuleClass):
         qz = inference_outputs["qz"]
         kl_z = 0.5 * (qz.loc.pow(2) + qz.scale.pow(2) - 1 - 2 * qz.scale.log()).sum(-1)
         prior_terms = self.feature_prior_penalty()
-        ssl_terms = self.ssl_penalty().detach()
+        ssl_terms = self.ssl_penalty().detach() + self.factor_penalty().detach()
         global_terms = prior_terms.detach() + ssl_terms
         rec_total = torch.stack(list(rec.values()), dim=0).sum(0)
         loss = (rec_total + kl_weight * self.kl_weight * kl_z).mean() + prior_terms / n_obs
@@ -264,6 +320,13 @@ class POEMSModule(BaseModuleClass):
             return torch.zeros((), device=self.likelihoods[0].view_mean.device)
         return sum(prior.penalty(dec.W) for prior, dec in zip(self.priors, self.decoders, strict=True))
 
+    def factor_penalty(self) -> torch.Tensor:
+        """The factor penalty ``λ_f √D Σ_k ‖W_{:,k}‖₂`` over all modalities (not divided by n; 0 without it)."""
+        if self.priors is None or self.factor_penalty_weight == 0:
+            return torch.zeros((), device=self.factor_kept.device)
+        norm = torch.sqrt(sum(dec.W.square().sum(0) for dec in self.decoders))
+        return self.priors[0].penalty_scale * self.factor_penalty_weight * norm.sum()
+
     # -- the spike-and-slab side: W, the proximal step, the E-step ---------------------------------------------
     def sparse_weights(self) -> list[torch.nn.Parameter]:
         """The W of every sparse decoder (empty for the dense decoder): no weight decay, a proximal step instead."""
@@ -286,6 +349,18 @@ class POEMSModule(BaseModuleClass):
             return
         for prior, dec, step in zip(self.priors, self.decoders, step_sizes, strict=True):
             prior.prox(dec.W, step / n_obs)
+        ws = [dec.W for dec in self.decoders]
+        if self.factor_penalty_weight > 0:
+            # the step of a column: the mean of its entries' steps over all modalities
+            sums = [
+                s.sum(0) if torch.is_tensor(s) else torch.full_like(w[0], s * w.shape[0])
+                for s, w in zip(step_sizes, ws, strict=True)
+            ]
+            step = sum(sums) / sum(w.shape[0] for w in ws)
+            shrink_columns(ws, step * self.priors[0].penalty_scale * self.factor_penalty_weight / n_obs)
+        if self._kept is not None:  # a pruned factor stays out: its column stays 0 whatever the optimizer's momentum
+            for w in ws:
+                w.mul_(self.factor_kept)
         if e_step:
             self.e_step()
 
@@ -300,15 +375,20 @@ class POEMSModule(BaseModuleClass):
 
     @torch.no_grad()
     def sparsity_statistics(self) -> dict[str, dict[str, torch.Tensor]]:
-        """Per modality: θ mean (``theta``), share of ``|W| > 0.01`` (``density``), of exact zeros (``zeros``) and
-        of slab links p* > 0.5 (``slab``), and the number of factors with a non-zero link (``factors``); empty for
-        the dense decoder.
+        """Per modality: θ mean over the kept factors (``theta``), share of ``|W| > 0.01`` over all K columns
+        (``density``) and over the kept factors (``density_kept``), links (``|W| > 0.01``) per feature
+        (``links_per_feature``), share of exact zeros (``zeros``) and of slab links p* > 0.5 (``slab``), and the number
+        of factors with a non-zero link (``factors``); empty for the dense decoder.
         """
         out = {}
+        kept = self.factor_index()
         for mod, prior, dec in zip(self.modalities, self.priors or [], self.decoders, strict=False):
+            links = dec.W.abs() > self.LINK_THRESHOLD
             out[mod] = {
-                "theta": prior.theta.double().mean(),
-                "density": (dec.W.abs() > self.LINK_THRESHOLD).double().mean(),
+                "theta": prior.theta.index_select(0, kept).double().mean(),
+                "density": links.double().mean(),
+                "density_kept": links.index_select(1, kept).double().mean(),
+                "links_per_feature": links.sum(1).double().mean(),
                 "zeros": (dec.W == 0).double().mean(),
                 "slab": (prior.p_star > 0.5).double().mean(),
                 "factors": (dec.W != 0).any(0).sum(),

@@ -18,7 +18,7 @@ from ._likelihoods import (
 )
 from ._poe import drop_experts, product_of_experts
 from ._sparse_decoder import DenseDecoder, SparseDecoder
-from ._ssl_prior import SpikeSlabLasso
+from ._ssl_prior import SpikeSlabLasso, shrink_columns
 
 __all__ = [
     "LIKELIHOODS",
@@ -39,4 +39,5 @@ __all__ = [
     "make_likelihood",
     "masked_log_softmax",
     "product_of_experts",
+    "shrink_columns",
 ]

@@ -46,7 +46,15 @@ class ModalityEncoder(nn.Module):
         self.mean = nn.Linear(n_hidden, n_latent)
         self.logvar = nn.Linear(n_hidden, n_latent)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return the expert's mean and clamped log-variance, each ``(batch, n_latent)``."""
+    def forward(self, x: torch.Tensor, kept: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the expert's mean and clamped log-variance, each ``(batch, n_latent)``, or ``(batch, K')`` for the
+        factors ``kept`` only (their output units alone are computed).
+        """
         h = self.body(x)
-        return self.mean(h), self.logvar(h).clamp(LOGVAR_MIN, LOGVAR_MAX)
+        if kept is None:
+            return self.mean(h), self.logvar(h).clamp(LOGVAR_MIN, LOGVAR_MAX)
+        mean = nn.functional.linear(h, self.mean.weight.index_select(0, kept), self.mean.bias.index_select(0, kept))
+        logvar = nn.functional.linear(
+            h, self.logvar.weight.index_select(0, kept), self.logvar.bias.index_select(0, kept)
+        )
+        return mean, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)

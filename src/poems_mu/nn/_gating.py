@@ -35,9 +35,26 @@ class GatingNetwork(nn.Module):
             nn.Linear(n_modalities * n_latent, n_hidden), nn.ReLU(), nn.Linear(n_hidden, n_modalities)
         )
 
-    def forward(self, mu: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
-        """Return log gating weights ``(batch, V)`` from expert means ``(batch, V, K)`` and the observed mask."""
+    def forward(self, mu: torch.Tensor, observed: torch.Tensor, kept: torch.Tensor | None = None) -> torch.Tensor:
+        """Return log gating weights ``(batch, V)`` from expert means ``(batch, V, K')`` and the observed mask.
+
+        With ``kept`` (indices of the K' factors in use) the layer norms take their statistics over those factors
+        only and the first layer reads only their inputs: a pruned factor has no influence on the gate.
+        """
         if self.fixed:
             return masked_log_softmax(torch.zeros_like(observed, dtype=mu.dtype), observed)
-        normed = [norm(mu[:, v]) * observed[:, v : v + 1] for v, norm in enumerate(self.norms)]
-        return masked_log_softmax(self.net(torch.cat(normed, dim=-1)), observed)
+        if kept is None:
+            normed = [norm(mu[:, v]) * observed[:, v : v + 1] for v, norm in enumerate(self.norms)]
+            return masked_log_softmax(self.net(torch.cat(normed, dim=-1)), observed)
+        normed = [
+            nn.functional.layer_norm(
+                mu[:, v], (len(kept),), norm.weight.index_select(0, kept), norm.bias.index_select(0, kept), norm.eps
+            )
+            * observed[:, v : v + 1]
+            for v, norm in enumerate(self.norms)
+        ]
+        n_latent = self.norms[0].normalized_shape[0]
+        inputs = torch.cat([kept + v * n_latent for v in range(len(self.norms))])
+        first = self.net[0]
+        h = nn.functional.linear(torch.cat(normed, dim=-1), first.weight.index_select(1, inputs), first.bias)
+        return masked_log_softmax(self.net[2](self.net[1](h)), observed)

@@ -191,10 +191,12 @@ class SparseDecoder(nn.Module):
         per_feature = 4 * (3 * batch_size * self.n_hidden + 2 * self.n_latent * self.n_hidden)
         return max(1, min(self.n_output, int(budget // per_feature)))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, kept: torch.Tensor | None = None) -> torch.Tensor:
         """Decode ``z`` (..., K) to the modality's mean ``(..., D)`` on the standardised scale.
 
-        Leading dimensions (e.g. posterior samples × batch) are flattened into one batch and restored.
+        Leading dimensions (e.g. posterior samples × batch) are flattened into one batch and restored. With
+        ``kept`` (indices of the factors in use), ``z`` holds only those factors and only their columns of W and
+        rows of A enter the computation.
         """
         lead = z.shape[:-1]
         z = z.reshape(-1, z.shape[-1])
@@ -203,6 +205,8 @@ class SparseDecoder(nn.Module):
         # in the parameters' precision even under autocast: the backward accumulates dz and dA across chunks
         dtype = self.W.dtype
         use_links, w = self._plan_pass()
+        if kept is not None:
+            w, a = w.index_select(1, kept), a.index_select(0, kept)
         decode = _SparseLinkDecode if use_links else _ChunkedSparseDecode
         with torch.autocast(device_type=z.device.type, enabled=False):
             out = decode.apply(z.to(dtype), w, a.to(dtype), self.d, c.to(dtype), chunk)
@@ -236,37 +240,42 @@ class SparseDecoder(nn.Module):
     def _remember_dense_grad(self, grad: torch.Tensor) -> None:
         self._dense_grad.copy_(grad.detach())
 
-    def _jacobian_chunks(self, z: torch.Tensor):
-        """``(feature slice, ∂x̂/∂z of those features (B, J, K))`` chunk by chunk, for ``z`` (B, K)."""
+    def _jacobian_chunks(self, z: torch.Tensor, kept: torch.Tensor | None = None):
+        """``(feature slice, ∂x̂/∂z of those features (B, J, K'))`` chunk by chunk, for ``z`` (B, K') of the factors
+        ``kept`` (default all K).
+        """
         a, c = _unit_rows(self.A), _unit_rows(self.c)
+        w = self.W
+        if kept is not None:
+            w, a = w.index_select(1, kept), a.index_select(0, kept)
         chunk = self.resolve_chunk_size(z.shape[0], z.device)
         z1 = _with_ones(z)
         for start in range(0, self.n_output, chunk):
             sl = slice(start, start + chunk)
-            active = _pre_activation(z1, self.W[sl], a, self.d)[1] > 0  # (B, J, H)
-            yield sl, ((active * c[sl]) @ a.t()) * self.W[sl]
+            active = _pre_activation(z1, w[sl], a, self.d)[1] > 0  # (B, J, H)
+            yield sl, ((active * c[sl]) @ a.t()) * w[sl]
 
     @torch.no_grad()
-    def jacobian(self, z: torch.Tensor) -> torch.Tensor:
-        """``∂x̂_ij/∂z_ik = W[j, k] · ⟨c_j, A_k ⊙ 1[pre_ij > 0]⟩`` for every sample, feature and factor, (B, D, K).
+    def jacobian(self, z: torch.Tensor, kept: torch.Tensor | None = None) -> torch.Tensor:
+        """``∂x̂_ij/∂z_ik = W[j, k] · ⟨c_j, A_k ⊙ 1[pre_ij > 0]⟩`` for every sample, feature and factor, (B, D, K').
 
-        Exactly 0 where ``W[j, k] = 0``. Computed chunk by chunk (same cost as a forward pass). ``z`` is (B, K);
-        leading dimensions beyond one batch dimension are flattened into it.
+        Exactly 0 where ``W[j, k] = 0``. Computed chunk by chunk (same cost as a forward pass). ``z`` is (B, K') and
+        holds the factors ``kept`` (default all K); leading dimensions beyond one batch dimension are flattened.
         """
         z = z.reshape(-1, z.shape[-1])
-        out = z.new_empty(z.shape[0], self.n_output, self.n_latent)
-        for sl, jac in self._jacobian_chunks(z):
+        out = z.new_empty(z.shape[0], self.n_output, z.shape[-1])
+        for sl, jac in self._jacobian_chunks(z, kept):
             out[:, sl] = jac
         return out
 
     @torch.no_grad()
-    def jacobian_sum(self, z: torch.Tensor, signed: bool = False) -> torch.Tensor:
-        """``Σ_i ∂x̂_ij/∂z_ik`` (or of its absolute value) over the samples of ``z`` (B, K), as (D, K).
+    def jacobian_sum(self, z: torch.Tensor, signed: bool = False, kept: torch.Tensor | None = None) -> torch.Tensor:
+        """``Σ_i ∂x̂_ij/∂z_ik`` (or of its absolute value) over the samples of ``z`` (B, K'), as (D, K').
 
-        Memory O(B · chunk · K): the (B, D, K) Jacobian is never built.
+        Memory O(B · chunk · K'): the (B, D, K') Jacobian is never built.
         """
-        out = z.new_empty(self.n_output, self.n_latent)
-        for sl, jac in self._jacobian_chunks(z):
+        out = z.new_empty(self.n_output, z.shape[-1])
+        for sl, jac in self._jacobian_chunks(z, kept):
             out[sl] = (jac if signed else jac.abs()).sum(0)
         return out
 
@@ -289,6 +298,10 @@ class DenseDecoder(nn.Module):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(n_latent, n_hidden), nn.ReLU(), nn.Linear(n_hidden, n_output))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Decode ``z`` (batch, K) to ``(batch, D)``."""
-        return self.net(z)
+    def forward(self, z: torch.Tensor, kept: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode ``z`` (batch, K) to ``(batch, D)``; with ``kept``, ``z`` holds only those factors."""
+        if kept is None:
+            return self.net(z)
+        first = self.net[0]
+        h = nn.functional.linear(z, first.weight.index_select(1, kept), first.bias)
+        return self.net[2](self.net[1](h))

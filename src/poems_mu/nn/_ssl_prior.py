@@ -99,3 +99,16 @@ class SpikeSlabLasso(nn.Module):
         self.p_star.copy_(torch.sigmoid(logit + (lam0 - self.lambda1) * aw))
         theta_new = (self.p_star.sum(0) + self.a - 1) / (self.a + self.b + self.n_features - 2)
         self.theta.copy_(theta_new.clamp(_THETA_EPS, 1 - _THETA_EPS))
+
+
+@torch.no_grad()
+def shrink_columns(ws: list[torch.Tensor], thresholds: torch.Tensor) -> None:
+    """Group soft-threshold in place: column k of every matrix in ``ws`` (one group over all of them) shrinks by
+    ``thresholds[k]`` in Euclidean norm, so a column whose norm is below its threshold becomes exactly 0 everywhere.
+
+    The proximal operator of ``Σ_k t_k ‖W_{:,k}‖₂`` (``W`` the matrices stacked by rows): the group lasso on factors.
+    """
+    norm = torch.sqrt(sum(w.square().sum(0) for w in ws))
+    scale = (1 - thresholds / norm.clamp_min(torch.finfo(norm.dtype).tiny)).clamp_min(0.0)
+    for w in ws:
+        w.mul_(scale)

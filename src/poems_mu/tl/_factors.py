@@ -24,9 +24,10 @@ def active_factors(
 ) -> pd.DataFrame:
     """Active factors of a trained model, with the evidence per factor.
 
-    A factor is active when the variance over samples of its posterior mean exceeds ``min_variance`` and, with the
-    sparse decoder, it reaches at least one feature (``|W| > min_weight``); see
-    :meth:`poems_mu.POEMS.active_factors` for the rule and the columns.
+    The rows are the factors the model kept (pruned ones are gone), in its order (by the variance they explain). A
+    factor is active when the variance over samples of its posterior mean exceeds ``min_variance`` and, with the
+    sparse decoder, it reaches at least one feature (``|W| > min_weight``); at the defaults (0, 0) that is every kept
+    factor. See :meth:`poems_mu.POEMS.active_factors` for the rule and the columns.
 
     Parameters
     ----------

@@ -11,6 +11,10 @@ strength of the penalty rises linearly from 0 (``sparsity_warmup="scale"``), so 
 cut, and p* and θ stay at their starting values until the warm-up ends (an E-step on a fresh, small W drives θ to 0
 within a few steps, after which almost no link can reach the slab).
 
+Pruning: after the sparsity warm-up, a factor whose column of W is 0 in every modality at the end of
+:data:`PRUNE_PATIENCE` epochs in a row is pruned (:meth:`~poems_mu.module.POEMSModule.prune_empty_factors`) and
+stays out of the model.
+
 Best state: after the warm-ups, the plan keeps in memory a copy of the parameters and buffers at the epoch with the
 lowest held-out criterion (``elbo_per_sample_validation``, computed at the posterior means, so without sampling
 noise) and restores it when training ends normally.
@@ -32,6 +36,9 @@ from scvi.train import TrainingPlan
 
 from ._epoch_metrics import EpochMetrics
 from ._guard import NonFiniteLossError, TrainingGuard, max_abs
+
+#: epochs in a row at whose end a factor must have no link in any modality before it is pruned
+PRUNE_PATIENCE = 5
 
 
 class POEMSTrainingPlan(TrainingPlan):
@@ -161,6 +168,7 @@ class POEMSTrainingPlan(TrainingPlan):
             return "its state before training (no finite state was recorded)"
         with torch.no_grad():
             torch._foreach_copy_(self._live, self._good)
+        self.module.refresh_factors()
         if self._good_epoch == 0:
             return "its state before this training run"
         return f"its state after epoch {self._good_epoch} of this run, the last with finite losses"
@@ -249,6 +257,9 @@ class POEMSTrainingPlan(TrainingPlan):
         self._check_epoch("train")
         if not torch.isfinite(torch.tensor(max_abs(self._live))):
             self._fault("the parameters became non-finite after the last optimizer step of the epoch", stage="train")
+        if self.n_epochs_sparsity_warmup <= 0 or self.current_epoch + 1 >= self.n_epochs_sparsity_warmup:
+            # after the warm-up, a factor with no link left for PRUNE_PATIENCE epochs leaves the model
+            self.module.prune_empty_factors(PRUNE_PATIENCE)
         self._log_epoch_metrics("train", self.n_obs_training)
         with torch.no_grad():
             torch._foreach_copy_(self._good, self._live)
@@ -317,4 +328,5 @@ class POEMSTrainingPlan(TrainingPlan):
         if self._best is not None and not interrupted:
             with torch.no_grad():
                 torch._foreach_copy_(self._live, self._best)
+            self.module.refresh_factors()
             self.restored_best = True
