@@ -12,7 +12,7 @@ batch and a continuous covariate and given library sizes, ``n_latent=6``, ``nb``
 signed effective loadings, imputations with their SD, θ and σ, and the variance explained.
 
 ``tests/model/test_reference_fit.py`` compares fresh runs with the arrays stored in ``tests/_reference/`` (written by
-this script at commit 398a579).
+this script).
 """
 
 import logging

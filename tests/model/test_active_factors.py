@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import poems_mu as pm
+from poems_mu.model._factors import MIN_LINK_WEIGHT, MIN_SCORE_VARIANCE
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +33,11 @@ def test_evidence_matches_the_model(trained):
     np.testing.assert_allclose(table["score_variance"], z.var(0, ddof=1), rtol=1e-5)
     for m in model.modalities:
         w = model.get_loadings(m).abs()
-        assert (table[f"links_{m}"] == (w > 0.01).sum(0)).all()
+        assert (table[f"links_{m}"] == (w > MIN_LINK_WEIGHT).sum(0)).all()
         assert (table[f"slab_{m}"] == (model.get_slab_probabilities(m) > 0.5).sum(0)).all()
     reaches = sum(table[f"links_{m}"] for m in model.modalities) > 0
-    assert (table["active"] == ((table["score_variance"] > 0.01) & reaches)).all()
-    assert table["active"].any()
+    assert (table["active"] == ((table["score_variance"] > MIN_SCORE_VARIANCE) & reaches)).all()
+    assert table["active"].all()  # at the default rule, every factor the model kept
     r2 = pm.tl.variance_explained(model, store=False)
     for m in model.modalities:
         per = r2[(r2["modality"] == m) & (r2["factor"] != "total")].set_index("factor")["r2"]
@@ -101,7 +102,7 @@ def test_store_results_records_the_flags_and_tl_pl_skip_inactive_factors(trained
     rec = out.uns["poems"]["active_factors"]
     assert list(rec["factor"]) == other.factor_names()
     np.testing.assert_array_equal(rec["active"], flags.to_numpy())
-    assert rec["rule"]["min_variance"] == 0.01 and rec["rule"]["min_weight"] == 0.01
+    assert rec["rule"]["min_variance"] == MIN_SCORE_VARIANCE and rec["rule"]["min_weight"] == MIN_LINK_WEIGHT
     # the flags survive the h5mu round trip, and the MuData path reads them
     out.write(tmp_path / "out.h5mu")
     back = mudata.read_h5mu(tmp_path / "out.h5mu")

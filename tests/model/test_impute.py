@@ -31,7 +31,7 @@ def test_a_cohort_without_a_modality_is_placed_as_the_training_samples_that_lack
     z_train = model.get_latent_representation()  # the training MuData
     cohort = _cohort(mdata, ["mrna", "mirna"])
     z_new = model.get_latent_representation(cohort)
-    assert z_new.shape == (220, 8)
+    assert z_new.shape == (220, model.module.n_factors)
     order = cohort.obs_names.get_indexer(mdata.obs_names)
     # the 70 tumours without protein are the same samples with the same data either way
     np.testing.assert_allclose(z_new[order][no_protein], z_train[no_protein], rtol=1e-5, atol=1e-6)
@@ -118,7 +118,7 @@ def test_store_results_on_a_cohort_without_a_modality(breast_trained):
     mdata, model = breast_trained
     cohort = _cohort(mdata, ["mrna", "mirna"])
     model.store_results(cohort)
-    assert cohort.obsm["X_poems"].shape == (220, 8)
+    assert cohort.obsm["X_poems"].shape == (220, model.module.n_factors)
     assert (cohort.obs["poems_gate_protein"] == 0).all()
     assert "poems_W" in cohort["mrna"].varm and "protein" not in cohort.mod
 

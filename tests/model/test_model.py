@@ -42,11 +42,12 @@ def test_gates_follow_the_contract(breast_trained):
 def test_outputs_have_the_right_shapes(breast_trained):
     mdata, model = breast_trained
     z = model.get_latent_representation()
-    assert z.shape == (220, 8) and np.isfinite(z).all()
+    k = model.module.n_factors  # the factors kept, at most n_latent = 8
+    assert 1 <= k <= 8 and z.shape == (220, k) and np.isfinite(z).all()
     w = model.get_loadings("mirna")
-    assert w.shape == (184, 8) and w.index.equals(mdata["mirna"].var_names)
-    assert list(w.columns) == [f"factor_{k}" for k in range(1, 9)]
-    assert model.get_slab_probabilities("protein").shape == (142, 8)
+    assert w.shape == (184, k) and w.index.equals(mdata["mirna"].var_names)
+    assert list(w.columns) == [f"factor_{i}" for i in range(1, k + 1)]
+    assert model.get_slab_probabilities("protein").shape == (142, k)
     sigma = model.get_feature_sigma("mrna")
     assert (sigma > 0).all() and len(sigma) == 200
     with pytest.raises(ValueError, match="not in this model"):
@@ -57,9 +58,10 @@ def test_store_results_round_trips_through_h5mu(breast_trained, tmp_path):
     mdata, model = breast_trained
     target = mdata.copy()
     model.store_results(target)
-    assert target.obsm["X_poems"].shape == (220, 8)
+    k = model.module.n_factors
+    assert target.obsm["X_poems"].shape == (220, k)
     np.testing.assert_allclose(target.obsm["X_poems"], model.get_latent_representation(), rtol=1e-5, atol=1e-6)
-    assert target["mrna"].varm["poems_W"].shape == (200, 8)
+    assert target["mrna"].varm["poems_W"].shape == (200, k)
     assert not any(c.startswith(("mrna:", "mirna:", "protein:")) for c in target.obs.columns if c.startswith("poems"))
     path = tmp_path / "res.h5mu"
     target.write(path)
@@ -85,7 +87,7 @@ def test_store_results_refuses_to_overwrite_unless_asked(breast_trained):
     assert "poems_gates" not in target.obsm  # nothing written
     np.testing.assert_array_equal(target.obsm["X_poems"], 0)
     model.store_results(target, overwrite=True)
-    assert target.obsm["X_poems"].shape == (220, 8)
+    assert target.obsm["X_poems"].shape == (220, model.module.n_factors)
 
 
 def test_save_load_gives_identical_latents(breast_trained, tmp_path):

@@ -53,7 +53,9 @@ def test_elbo_pieces_are_per_sample_sums_and_global_terms_are_divided_by_n_obs()
     assert module.ssl_penalty() > 0
     expected = (rec + 0.5 * 0.7 * kl).mean() + module.feature_prior_penalty() / 40
     torch.testing.assert_close(out.loss, expected)
-    torch.testing.assert_close(out.kl_global_sum, module.feature_prior_penalty() + module.ssl_penalty())
+    torch.testing.assert_close(
+        out.kl_global_sum, module.feature_prior_penalty() + module.ssl_penalty() + module.factor_penalty()
+    )
     torch.manual_seed(5)
     out40, _, _ = _loss(module, tensors, kl_weight=0.5, n_obs=40)
     torch.manual_seed(5)  # same z sample, so only the global term's scaling differs

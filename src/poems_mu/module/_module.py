@@ -40,8 +40,8 @@ class POEMSModule(BaseModuleClass):
     The spike-and-slab penalty on each ``W`` is not part of the autograd loss: the training plan applies it as a
     proximal (soft-threshold) step after every optimizer step (:meth:`proximal_step`), then the E-step. It is still
     reported, in ``kl_global`` and as ``ssl_penalty``. So is the factor penalty ``λ_f √D Σ_k ‖W_{:,k}‖₂`` on each
-    factor's loadings over all modalities together (``lambda_factor``; D the number of features), whose proximal
-    step empties the columns the data do not need.
+    factor's loadings over all modalities together (``lambda_factor``; D the number of features; ``factor_penalty``),
+    whose proximal step empties the columns the data do not need.
 
     K (``n_latent``) is a cap. The buffer ``factor_kept`` marks the factors in use: a factor whose column of W is 0 in
     every modality is pruned (:meth:`prune_empty_factors`) and leaves the computation: the encoders compute, and the
@@ -284,8 +284,9 @@ class POEMSModule(BaseModuleClass):
         qz = inference_outputs["qz"]
         kl_z = 0.5 * (qz.loc.pow(2) + qz.scale.pow(2) - 1 - 2 * qz.scale.log()).sum(-1)
         prior_terms = self.feature_prior_penalty()
-        ssl_terms = self.ssl_penalty().detach() + self.factor_penalty().detach()
-        global_terms = prior_terms.detach() + ssl_terms
+        ssl_terms = self.ssl_penalty().detach()
+        factor_terms = self.factor_penalty().detach()
+        global_terms = prior_terms.detach() + ssl_terms + factor_terms
         rec_total = torch.stack(list(rec.values()), dim=0).sum(0)
         loss = (rec_total + kl_weight * self.kl_weight * kl_z).mean() + prior_terms / n_obs
         # the held-out criterion: per-sample negative ELBO without the global prior terms, which do not depend on
@@ -293,6 +294,7 @@ class POEMSModule(BaseModuleClass):
         metrics = {
             "elbo_per_sample": (rec_total + self.kl_weight * kl_z).mean().detach(),
             "ssl_penalty": ssl_terms,
+            "factor_penalty": factor_terms,
         }
         for v, mod in enumerate(self.modalities):  # averaged over the samples that have the modality
             metrics[f"reconstruction_{mod}"] = (rec[mod].sum() / observed[:, v].sum().clamp_min(1)).detach()
@@ -396,11 +398,16 @@ class POEMSModule(BaseModuleClass):
         return out
 
     def sparsity_metrics(self) -> dict[str, torch.Tensor]:
-        """:meth:`sparsity_statistics` under the names of the training history (``W_density_<modality>``, ...)."""
+        """:meth:`sparsity_statistics` under the names of the training history (``W_density_<modality>``, ...), and
+        the number of factors in use (``n_factors``).
+        """
         names = {"theta": "theta", "density": "W_density", "zeros": "W_zero", "slab": "W_slab"}
-        return {
+        out = {
             f"{names[k]}_{mod}": value
             for mod, stats in self.sparsity_statistics().items()
             for k, value in stats.items()
             if k in names
         }
+        if self.priors is not None:
+            out["n_factors"] = torch.tensor(float(self.n_factors))
+        return out
