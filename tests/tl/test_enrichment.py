@@ -57,7 +57,7 @@ def test_a_set_of_a_factors_top_positive_loaders_comes_first(trained):
     # by default only the active factors are tested; include_inactive=True tests every factor
     assert set(res["factor"]) == set(active.index[active["active"]]) and len(res) == 6 * active["active"].sum()
     everything = pm.tl.enrichment(model, net, "mrna", include_inactive=True)
-    assert len(everything) == 6 * model.module.n_latent
+    assert len(everything) == 6 * model.module.n_factors  # every factor kept (pruned ones have no loadings)
     own = res[res["factor"] == col].sort_values("pvalue")
     assert own.iloc[0]["source"] == "planted" and own.iloc[0]["score"] > 0 and own.iloc[0]["size"] == 10
     np.testing.assert_allclose(np.sort(res["qvalue"]), np.sort(stats.false_discovery_control(res["pvalue"])))

@@ -14,8 +14,16 @@ def trained(breast_trained):
 
 
 def _blocks(model, size=10):
-    """Two blocks of mrna x mirna features, fully linked inside, not across; every pair is a candidate."""
-    ga, gb = list(model.adata["mrna"].var_names[: 2 * size]), list(model.adata["mirna"].var_names[: 2 * size])
+    """Two blocks of mrna x mirna features, fully linked inside, not across; every pair is a candidate. The features
+    are each modality's strongest loaders (those ``cross_omic_associations`` pairs): a feature without links has
+    the same node features as every other such feature.
+    """
+
+    def strongest(mod):
+        w = model.get_loadings(mod)
+        return list(w.index[np.argsort(-np.linalg.norm(w.to_numpy(), axis=1), kind="stable")[: 2 * size]])
+
+    ga, gb = strongest("mrna"), strongest("mirna")
     rows = []
     for i, a in enumerate(ga):
         for j, b in enumerate(gb):

@@ -52,6 +52,17 @@ def trained():
     return mdata, model
 
 
+def test_a_cap_of_4_keeps_the_3_planted_factors(trained):
+    _, model = trained
+    assert model.module.n_factors == K_TRUE
+    assert model.factor_names() == [f"factor_{k + 1}" for k in range(K_TRUE)]
+    # the factors are matched one to one with the planted ones
+    z = model.get_latent_representation()
+    truth = np.random.default_rng(0).normal(size=(N, K_TRUE))  # _toy_mudata's first draw
+    corr = np.abs(np.corrcoef(z.T, truth.T)[:K_TRUE, K_TRUE:])
+    assert (corr.max(axis=1) > 0.8).all() and sorted(corr.argmax(axis=1)) == list(range(K_TRUE))
+
+
 def _observed(mdata, mod):
     rows = np.asarray(mdata.obsmap[mod]).ravel().astype(int) - 1
     pos = np.flatnonzero(rows >= 0)
@@ -77,7 +88,7 @@ def test_top_features_ranks_by_abs_w(trained):
         "sign",
         "strength",
     ]
-    assert len(df) == 2 * K * 5
+    assert len(df) == 2 * K_TRUE * 5
     for (mod, fac), sub in df.groupby(["modality", "factor"]):
         W = model.get_loadings(mod)
         assert sub["rank"].tolist() == [1, 2, 3, 4, 5]
@@ -133,7 +144,7 @@ def test_top_features_bad_arguments(trained):
     with pytest.raises(ValueError, match="Unknown factor"):
         pm.tl.top_features(model, factor="factor_99")
     with pytest.raises(ValueError, match="out of range"):
-        pm.tl.top_features(model, factor=K)
+        pm.tl.top_features(model, factor=K_TRUE)  # the kept factors are numbered 0..K_TRUE-1
     with pytest.raises(ValueError, match="not available"):
         pm.tl.top_features(model, "protein")
     with pytest.raises(ValueError, match="positive integer"):
@@ -173,7 +184,7 @@ def test_variance_explained_matches_definition(trained):
     mdata, model = trained
     df = pm.tl.variance_explained(model, batch_size=32)
     assert list(df.columns) == ["modality", "factor", "r2"]
-    assert len(df) == 2 * K + 2
+    assert len(df) == 2 * K_TRUE + 2
     wide = df.pivot(index="modality", columns="factor", values="r2")
     assert list(wide.columns) == sorted(model.factor_names() + ["total"])
     by_hand = _r2_by_hand(model, mdata)
@@ -207,7 +218,7 @@ def test_variance_explained_stored_and_h5mu_roundtrip(trained, tmp_path):
     uns = mdata.uns["poems"]
     assert {"params", "modalities", "factors"} <= set(uns)  # store_results' keys are kept
     stored = uns["variance_explained"]
-    assert stored["r2_per_factor"].shape == (2, K)
+    assert stored["r2_per_factor"].shape == (2, K_TRUE)
     path = tmp_path / "r.h5mu"
     mdata.write(path)
     back = md.read_h5mu(path)
@@ -235,7 +246,7 @@ def test_cross_omic_associations_scores_and_tests(trained):
         "significant",
         "n_samples",
     ]
-    assert 0 < len(df) <= K * 5 * 5
+    assert 0 < len(df) <= K_TRUE * 5 * 5
     assert not df.duplicated(["feature_a", "feature_b"]).any()
     assert (np.diff(df["score"].to_numpy()) <= 0).all()
     Wa, Wb = model.get_loadings("a").abs(), model.get_loadings("b").abs()
@@ -307,15 +318,15 @@ def test_factor_associations_finds_planted_covariates(trained):
     mdata, _ = trained
     z = mdata.obsm["X_poems"].astype(np.float64)
     rng = np.random.default_rng(0)
-    mdata.obs["cat"] = pd.Categorical(np.where(z[:, 2] > np.median(z[:, 2]), "up", "down"))
-    mdata.obs["num"] = z[:, 3] + 0.1 * rng.normal(size=N)
+    mdata.obs["cat"] = pd.Categorical(np.where(z[:, 1] > np.median(z[:, 1]), "up", "down"))
+    mdata.obs["num"] = z[:, 2] + 0.1 * rng.normal(size=N)
     mdata.obs.loc[mdata.obs_names[:5], "num"] = np.nan
     df = pm.tl.factor_associations(mdata, ["cat", "num"])
     assert list(df.columns) == ["key", "factor", "test", "statistic", "effect", "p", "q", "significant", "n_samples"]
-    assert len(df) == 2 * K
+    assert len(df) == 2 * K_TRUE
     top = df.groupby("key", sort=False).head(1).set_index("key")
-    assert top.loc["cat", "factor"] == "factor_3" and top.loc["cat", "test"] == "kruskal"
-    assert top.loc["num", "factor"] == "factor_4" and top.loc["num", "test"] == "spearman"
+    assert top.loc["cat", "factor"] == "factor_2" and top.loc["cat", "test"] == "kruskal"
+    assert top.loc["num", "factor"] == "factor_3" and top.loc["num", "test"] == "spearman"
     assert top["significant"].all()
     cat = df[df["key"] == "cat"].set_index("factor")
     groups = [z[mdata.obs["cat"] == g, 0] for g in ("down", "up")]
@@ -324,9 +335,9 @@ def test_factor_associations_finds_planted_covariates(trained):
     assert (num["n_samples"] == N - 5).all()
     np.testing.assert_allclose(df["q"], stats.false_discovery_control(df["p"]))
     anova = pm.tl.factor_associations(mdata, "cat", categorical_test="anova", store=False)
-    assert anova.iloc[0]["factor"] == "factor_3"
+    assert anova.iloc[0]["factor"] == "factor_2"
     assert anova.iloc[0]["p"] == pytest.approx(
-        stats.f_oneway(*[z[mdata.obs["cat"] == g, 2] for g in ("down", "up")]).pvalue
+        stats.f_oneway(*[z[mdata.obs["cat"] == g, 1] for g in ("down", "up")]).pvalue
     )
     assert 0 < anova.iloc[0]["effect"] <= 1
     assert "factor_associations" in mdata.uns["poems"]
@@ -376,7 +387,7 @@ def test_scanpy_neighbors_and_embedding_on_mudata(trained, tmp_path):
     assert ax.get_title() == "group"
     labels = {t.get_text() for t in ax.get_legend().get_texts()} if ax.get_legend() else set()
     assert labels == {"high", "low"}
-    axs = sc.pl.embedding(m, basis="X_poems", components="3,4", color=["group", "poems_gate_a"], show=False)
+    axs = sc.pl.embedding(m, basis="X_poems", components="2,3", color=["group", "poems_gate_a"], show=False)
     assert [a.get_title() for a in axs] == ["group", "poems_gate_a"]
     ax.figure.savefig(tmp_path / "emb.png")
     assert (tmp_path / "emb.png").read_bytes()[:4] == b"\x89PNG"
