@@ -1,6 +1,8 @@
 """K is a cap: factors with no link left are pruned and leave the model; the kept ones are ordered by the variance
 they explain; the order and the pruning survive saving, loading, h5mu files and new cohorts."""
 
+import warnings
+
 import mudata as md
 import numpy as np
 import pytest
@@ -161,3 +163,22 @@ def test_the_factor_prox_empties_weak_columns_in_every_modality_and_shrinks_the_
     after = torch.sqrt(w1.square().sum(0) + w2.square().sum(0))
     torch.testing.assert_close(after[[0, 2]], norms[[0, 2]] - torch.tensor([1.0, 0.25]))
     torch.testing.assert_close(w1[:, 0] / after[0], torch.tensor([0.6, 0.8]))  # the direction is kept
+
+
+def test_a_model_whose_priors_empty_every_factor_says_so():
+    """20 samples of 300 features: the factor penalty outweighs the data, every link ends at 0 and the user is told
+    what to lower; with it off, the same model keeps links."""
+    mdata, _, _, _ = make_planted(n=20, n_factors=2, dims=(200, 100), seed=0)
+    pm.POEMS.setup_mudata(mdata)
+    scvi.settings.seed = 0
+    model = pm.POEMS(mdata, n_latent=4, **SMALL)
+    with pytest.warns(UserWarning, match="every link of W at 0.*lambda_factor"):
+        model.train(**TRAIN)
+    assert all((model.get_loadings(m).to_numpy() == 0).all() for m in model.modalities)
+    scvi.settings.seed = 0
+    model = pm.POEMS(mdata, n_latent=4, lambda_factor=0, **SMALL)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.train(**TRAIN)
+    assert not [w for w in caught if "every link of W" in str(w.message)]
+    assert any((model.get_loadings(m).to_numpy() != 0).any() for m in model.modalities)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import torch
@@ -36,6 +38,13 @@ def order_factors(model) -> np.ndarray:
     module = model.module
     module.eval()
     module.prune_empty_factors()
+    if module.priors is not None and not any(bool((dec.W != 0).any()) for dec in module.decoders):
+        warnings.warn(
+            "Training ended with every link of W at 0 in every modality: the priors outweigh the data of this few "
+            "samples. Lower `lambda_factor` (0, with a small `n_latent` chosen by pm.tl.cross_validate) and `lambda0`.",
+            UserWarning,
+            stacklevel=3,
+        )
     score = variance_explained_per_factor(model)
     kept = module.factor_index().cpu()
     ranked = kept[np.argsort(-score, kind="stable")]

@@ -89,7 +89,8 @@ class POEMS(
         Strength of the factor penalty ``λ_f √D Σ_k ‖W_{:,k}‖₂``: a group lasso on each factor's loadings over all
         modalities together (D: the number of features), applied as a proximal step like the spike-and-slab one. It
         empties the columns the data do not need; a factor with no link left in any modality is pruned. 0 turns it
-        off.
+        off: do so on cohorts of tens of samples, where it outweighs the data and empties every factor, and choose
+        ``n_latent`` by :func:`~poems_mu.tl.cross_validate` instead.
     ssl_a, ssl_b
         Beta(a, b) prior on the slab probabilities θ; ``ssl_b=None`` uses ``b = D_v``.
     sigma_prior_df
