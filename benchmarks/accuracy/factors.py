@@ -39,13 +39,13 @@ COLS = ["kept", "grouped_auroc", "matched_auroc", "min_corr", "elbo", "epochs", 
 def _matched_auroc(z, zl, loadings, supports, mods) -> float:
     from sklearn.metrics import roc_auc_score
 
-    from poems_mu.datasets._synthetic import match_factors
+    from poems_mu.datasets._synthetic import match_factors, matched_columns
 
     cols, _ = match_factors(z, zl)
     scores = []
-    for f, k in enumerate(cols):
+    for f in range(len(cols)):
         y = np.concatenate([supports[m][:, f] for m in mods])
-        s = np.concatenate([np.abs(loadings[m][:, k]) for m in mods])
+        s = np.concatenate([np.abs(matched_columns(loadings[m], cols)[:, f]) for m in mods])
         scores.append(roc_auc_score(y, s))
     return float(np.mean(scores))
 
@@ -60,7 +60,7 @@ def planted_run(k_true: int, data_seed: int, seed: int, model_kwargs: dict, trai
     loadings = {m: model.get_loadings(m).to_numpy() for m in model.modalities}
     mods = ("a", "b")
     grouped, _ = grouped_auroc(z, zl, loadings, supports, mods)
-    _, r = match_factors(z, zl) if zl.shape[1] >= k_true else (None, np.zeros(1))
+    _, r = match_factors(z, zl)
     run = model.training_summary_["runs"][model.training_summary_["chosen_restart"]]
     record = {
         "data": f"planted, {k_true} factors",

@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 
-from poems_mu.datasets._synthetic import match_factors
+from poems_mu.datasets._synthetic import match_factors, matched_columns
 
 METRICS = ["match_r", "auroc", "auroc_all", "auroc_pstar", "mass", "density", "slab"]
 KEYS = ["noise", "n_latent", "lambda0", "lambda1", "w_init", "lr", "epochs"]
@@ -54,13 +54,13 @@ def evaluate(model, z, supports) -> dict:
     for mod, support in supports.items():
         w = np.abs(model.get_loadings(mod).to_numpy())
         y.append(support.ravel())
-        s.append(w[:, cols].ravel())
-        s_p.append(model.get_slab_probabilities(mod).to_numpy()[:, cols].ravel())
+        s.append(matched_columns(w, cols).ravel())
+        s_p.append(matched_columns(model.get_slab_probabilities(mod).to_numpy(), cols).ravel())
         lab = np.zeros_like(w, dtype=bool)
-        lab[:, cols] = support
+        lab[:, cols[cols >= 0]] = support[:, cols >= 0]
         y_all.append(lab.ravel())
         s_all.append(w.ravel())
-        mass.append(w[:, cols].sum() / w.sum())
+        mass.append(matched_columns(w, cols).sum() / w.sum())
         dens.append((w > 0.01).mean())
         slab.append((model.get_slab_probabilities(mod).to_numpy() > 0.5).mean())
     return {
@@ -103,7 +103,7 @@ def draw_figure(path: str, model, data) -> None:
     cols, _ = match_factors(z, model.get_latent_representation())
     fig, axs = plt.subplots(1, 3, figsize=(13, 4), gridspec_kw={"width_ratios": [1.1, 1, 1]}, constrained_layout=True)
     y = np.concatenate([s.ravel() for s in supports.values()])
-    score = np.concatenate([np.abs(model.get_loadings(m).to_numpy()[:, cols]).ravel() for m in supports])
+    score = np.concatenate([np.abs(matched_columns(model.get_loadings(m).to_numpy(), cols)).ravel() for m in supports])
     fpr, tpr, _ = roc_curve(y, score)
     auc = roc_auc_score(y, score)
     axs[0].plot(fpr, tpr, color="#c0392b", lw=2, label=f"|W| of matched factors (AUROC {auc:.3f})")
@@ -112,7 +112,7 @@ def draw_figure(path: str, model, data) -> None:
     axs[0].set_ylabel("true positive rate")
     axs[0].set_title("Planted feature–factor links recovered")
     axs[0].legend(loc="lower right", fontsize=8)
-    w = np.abs(model.get_loadings("a").to_numpy()[:, cols])
+    w = np.abs(matched_columns(model.get_loadings("a").to_numpy(), cols))
     order = np.lexsort((-w.max(1), supports["a"].argmax(1) + 10 * (supports["a"].sum(1) == 0)))
     axs[1].imshow(supports["a"][order].T, aspect="auto", interpolation="nearest", cmap="Greys")
     axs[1].set_title("true support (modality a)")

@@ -11,11 +11,12 @@ training seeds of the per-run means over the evaluation seeds, and in brackets t
     OMP_NUM_THREADS=1 python benchmarks/accuracy/subtyping.py --datasets rosmap breast_tcga --seeds 0 1 2 3 4
     OMP_NUM_THREADS=1 python benchmarks/accuracy/subtyping.py --mogonet /path/to/BRCA   # a MOGONET folder as well
     OMP_NUM_THREADS=1 python benchmarks/accuracy/subtyping.py --quick                   # 1 seed, 30 epochs
-    # one worker per data set, then merge (what produced results/subtyping.{json,md}):
-    python benchmarks/accuracy/subtyping.py --datasets rosmap --name subtyping_rosmap &
-    python benchmarks/accuracy/subtyping.py --datasets breast_tcga --name subtyping_breast_tcga &
-    python benchmarks/accuracy/subtyping.py --merge benchmarks/results/subtyping_rosmap.json \
-        benchmarks/results/subtyping_breast_tcga.json --name subtyping
+    # the baselines, then POEMS per data set, then merge (what produced results/subtyping.{json,md}):
+    python benchmarks/accuracy/subtyping.py --methods PCA MOFA+ MOFA-FLEX --name subtyping_baselines
+    python benchmarks/accuracy/subtyping.py --datasets breast_tcga --methods POEMS "POEM (dense decoder)" \
+        "POEMS (fixed gating)" --name subtyping_poems_breast     # and --datasets rosmap: subtyping_poems_rosmap
+    python benchmarks/accuracy/subtyping.py --merge benchmarks/results/subtyping_baselines.json \
+        benchmarks/results/subtyping_poems_breast.json benchmarks/results/subtyping_poems_rosmap.json --name subtyping
 
 Results are written after every run: ``<out>/<name>.json`` (every run's per-evaluation-seed values, the settings,
 the provenance) and ``<name>.md`` (the tables), so a long run can be inspected while it goes.
@@ -270,7 +271,12 @@ def main(argv=None) -> None:
         records = [r for p in parts for r in p["runs"]]
         sources = [p.get("provenance", {"command": p.get("command")}) for p in parts]
         wall = sum(p["total_wall_s"] for p in parts)
-        write_results(args.out, args.name, records, prov, parts[0]["settings"], wall, parts=sources)
+        # the POEMS settings of a part that ran POEMS (a part with the baselines only records the settings of then)
+        poems = [p for p in parts if any(r["method"].startswith("POEM") for r in p["runs"])] or parts
+        settings = poems[0]["settings"]
+        if any(p["settings"] != settings for p in poems[1:]):
+            raise ValueError("The parts ran POEMS with different settings: merge only runs of one configuration.")
+        write_results(args.out, args.name, records, prov, settings, wall, parts=sources)
         print(f"merged {len(records)} runs into {args.out / args.name}.json and .md")
         return
     common.quiet()

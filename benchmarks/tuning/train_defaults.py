@@ -2,7 +2,8 @@
 
 Per data set: epochs run, the epoch restored (best held-out criterion), wall time, the held-out criterion
 (validation samples at their posterior means) and a Monte Carlo held-out ELBO (20 posterior draws), per modality the
-share of |W| > 0.01, of exact zeros and of slab links (p* > 0.5), the mean gate and the mean effective contribution.
+share of |W| > 0.01 over all K columns and over the kept factors, the links (|W| > 0.01) per feature, the share of
+exact zeros and of slab links (p* > 0.5), the mean gate and the mean effective contribution; the factors kept.
 
     OMP_NUM_THREADS=1 python benchmarks/tuning/train_defaults.py [--seeds 0] [--datasets breast_tcga rosmap]
     OMP_NUM_THREADS=1 python benchmarks/tuning/train_defaults.py --quick   # breast_tcga, 20 epochs
@@ -36,17 +37,22 @@ def run(name: str, seed: int, train_kwargs=None) -> dict:
         "wall_s": wall,
         "heldout_criterion (at posterior means)": run_["validation_criterion"],
         "heldout_elbo (20 draws)": common.heldout_elbo(model, mdata, model.validation_indices),
+        "factors kept (of K)": f"{model.module.n_factors} of {model.module.n_latent}",
     }
     gates, contrib = model.get_gating_weights(), model.get_contributions()
     sparsity = model.sparsity_summary()
     for mod in model.modalities:
         observed = np.asarray(mdata.obsmap[mod]).ravel() > 0
         out[f"{mod}: |W| > 0.01"] = float(sparsity.loc[mod, "density"])
+        out[f"{mod}: |W| > 0.01, kept factors"] = float(sparsity.loc[mod, "density_kept"])
+        out[f"{mod}: links per feature"] = float(sparsity.loc[mod, "links_per_feature"])
         out[f"{mod}: exact zeros"] = float(sparsity.loc[mod, "zeros"])
         out[f"{mod}: slab (p* > 0.5)"] = float(sparsity.loc[mod, "slab"])
         out[f"{mod}: mean gate"] = float(gates.loc[observed, mod].mean())
         out[f"{mod}: mean contribution"] = float(contrib.loc[observed, mod].mean())
     out["mean over modalities: |W| > 0.01"] = float(sparsity["density"].mean())
+    out["mean over modalities: |W| > 0.01, kept factors"] = float(sparsity["density_kept"].mean())
+    out["mean over modalities: links per feature"] = float(sparsity["links_per_feature"].mean())
     return out
 
 

@@ -321,11 +321,23 @@ def make_mixed_mudata(n: int = 80, seed: int = 0, batch_shift: float = 0.0) -> m
 
 # -- recovery scores -------------------------------------------------------------------------------------------------
 def match_factors(z_true: np.ndarray, z_learned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Learned factor matched to each true factor (Hungarian on |corr|) and the matched |corr|."""
+    """Learned factor matched to each true factor (Hungarian on |corr|) and the matched |corr|; where fewer factors
+    were learned than planted, a true factor left without one gets -1 and |corr| 0 (see :func:`matched_columns`).
+    """
     k = z_true.shape[1]
-    c = np.abs(np.corrcoef(z_true.T, z_learned.T)[:k, k:])
+    c = np.nan_to_num(np.abs(np.corrcoef(z_true.T, z_learned.T)[:k, k:]))
     rows, cols = linear_sum_assignment(c, maximize=True)
-    return cols[np.argsort(rows)], c[rows, cols][np.argsort(rows)]
+    matched, r = np.full(k, -1), np.zeros(k)
+    matched[rows], r[rows] = cols, c[rows, cols]
+    return matched, r
+
+
+def matched_columns(w: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The columns ``cols`` (from :func:`match_factors`) of ``w``, a column of zeros where ``cols`` is -1."""
+    out = np.zeros((w.shape[0], len(cols)), dtype=w.dtype)
+    ok = cols >= 0
+    out[:, ok] = w[:, cols[ok]]
+    return out
 
 
 def grouped_auroc(z_true, z_learned, loadings, supports, mods=None) -> tuple[float, list[float]]:
