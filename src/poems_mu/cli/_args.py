@@ -88,7 +88,12 @@ def model_kwargs(args) -> dict:
 
 
 def _add_training_args(p: argparse.ArgumentParser, max_epochs_help: str) -> None:
-    p.add_argument("--n-latent", type=_positive_int, default=None, help="number of latent factors K")
+    p.add_argument(
+        "--n-latent",
+        type=_positive_int,
+        default=None,
+        help="most latent factors K (a cap: the factors the data do not need are pruned)",
+    )
     p.add_argument("--max-epochs", type=_positive_int, default=None, help=max_epochs_help)
     p.add_argument(
         "--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, mps, ... (default: auto)"
