@@ -63,18 +63,37 @@ def test_gates(trained, tmp_path):
     mdata, model = trained
     ax = pm.pl.gates(model, groupby="subtype", show=False, save=tmp_path / "gates.png")
     assert _is_png(tmp_path / "gates.png")
-    assert _ticks(ax.get_xticklabels()) == ["A", "B", "C"]
     assert ax.get_ylabel() == "gating weight α"
     assert "Gating" in ax.get_title()
     assert _ticks(ax.get_legend().get_texts()) == ["rna", "prot"]
-    # one bar per sample and modality; the 15 samples without protein have a zero protein bar
+    # the samples are grouped by the modalities they have first (complete ones first), then by subtype: the 15
+    # samples without protein form groups of their own, and no subtype group mixes the two patterns
+    subtype = mdata.obs["subtype"].astype(str).to_numpy()
+    has_prot = np.asarray(mdata.obsmap["prot"]).ravel() > 0
+    expected = [t for t in "ABC" if (has_prot & (subtype == t)).any()]
+    expected += [t for t in "ABC" if (~has_prot & (subtype == t)).any()]
+    assert _ticks(ax.get_xticklabels()) == expected
+    assert [text.get_text() for text in ax.texts] == ["rna+prot", "rna"]  # each pattern once, under its groups
+    assert ax.get_xlabel() == "samples grouped by the modalities they have and subtype"
+    # one bar per sample and modality; the 15 samples without protein have a zero protein bar, and come last
     heights = np.array([p.get_height() for p in ax.patches]).reshape(2, N)
     np.testing.assert_allclose(heights.sum(0), 1.0, atol=1e-5)
-    assert (heights[1] == 0).sum() == 15
-    # the same from the stored MuData, on a given axes, without grouping
+    assert (heights[1] == 0).sum() == 15 and (heights[1, -15:] == 0).all()
+    # the same from the stored MuData, on a given axes, without grouping: the two patterns only
     fig, ax2 = plt.subplots()
     out = pm.pl.gates(mdata, ax=ax2, show=False)
-    assert out is ax2 and ax2.get_xlabel() == "samples"
+    assert out is ax2 and ax2.get_xlabel() == "samples grouped by the modalities they have"
+    assert _ticks(ax2.get_xticklabels()) == ["rna+prot", "rna"]
+    # with every modality for every sample there is one pattern, and the groups are the subtype's alone
+    complete = mdata[has_prot].copy()
+    pm.POEMS.setup_mudata(complete)
+    ax3 = pm.pl.gates(model.get_gating_weights(complete).pipe(lambda g: _stored(complete, g)), "subtype", show=False)
+    assert _ticks(ax3.get_xticklabels()) == [t for t in "ABC" if (subtype[has_prot] == t).any()]
+
+
+def _stored(mdata, gates):
+    mdata.obsm["poems_gates"] = gates
+    return mdata
 
 
 def test_contributions_plot(trained, tmp_path):

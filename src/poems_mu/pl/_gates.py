@@ -39,6 +39,28 @@ def _gates_frame(data, kind: str = "gate") -> tuple[pd.DataFrame, pd.DataFrame]:
     raise TypeError(f"Expected a POEMS model or a MuData with stored results, got {type(data).__name__}.")
 
 
+def modality_patterns(weights: np.ndarray, modalities: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Each sample's pattern of modalities (``"mrna+mirna"``: those with a non-zero weight; a missing modality's is
+    exactly 0) and the patterns in display order: most modalities first, then by name.
+    """
+    has = weights > 0
+    patterns = np.array(["+".join(m for m, h in zip(modalities, row, strict=True) if h) for row in has])
+    order = sorted(set(patterns.tolist()), key=lambda p: (-(p.count("+") + 1), p))
+    return patterns, order
+
+
+def _pattern_labels(ax: Axes, patterns: np.ndarray, pattern_order: list[str]) -> None:
+    """Under the group ticks, each pattern of modalities once, centred on its samples; solid lines between them."""
+    from matplotlib.transforms import blended_transform_factory
+
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    for i, pattern in enumerate(pattern_order):
+        where = np.flatnonzero(patterns == pattern)
+        ax.text((where[0] + where[-1]) / 2, -0.11, pattern, transform=trans, ha="center", va="top", fontsize=9)
+        if i:
+            ax.axvline(where[0] - 0.5, color="black", lw=1.6)
+
+
 def gates(
     data,
     groupby: str | None = None,
@@ -52,11 +74,16 @@ def gates(
     show: bool | None = None,
     save: bool | str | os.PathLike | None = None,
 ):
-    """Per-sample gating weights α, or effective contributions, as stacked bars grouped by an ``obs`` column.
+    """Per-sample gating weights α, or effective contributions, as stacked bars grouped by the modalities each
+    sample has, and by an ``obs`` column within that.
 
     Each bar is one sample; its segments sum to 1 over the modalities the sample has, and a missing modality has
-    0. ``kind="gate"`` shows the gating weights α (the paper's Fig. 4); ``kind="contribution"`` shows each
-    modality's share of the fused posterior precision, ``α_v τ_v / Σ_u α_u τ_u`` averaged over the factors
+    0. Samples are grouped first by their pattern of modalities (most complete first), because the weights of the
+    modalities a sample has depend on which others it lacks: grouped by ``groupby`` alone, the missing-data
+    pattern would show as a difference between groups.
+
+    ``kind="gate"`` shows the gating weights α (the paper's Fig. 4); ``kind="contribution"`` shows each modality's
+    share of the fused posterior precision, ``α_v τ_v / Σ_u α_u τ_u`` averaged over the factors
     (:meth:`~poems_mu.POEMS.get_contributions`): how much the modality actually moves the posterior, which a large
     gate on a wide (uncertain) expert does not.
 
@@ -66,8 +93,9 @@ def gates(
         A trained :class:`~poems_mu.POEMS` or a MuData with ``obsm["poems_gates"]`` / ``["poems_contributions"]``
         (from ``store_results``).
     groupby
-        ``obs`` column to group the samples by (e.g. ``"subtype"``); groups are separated by dashed lines and
-        labelled on the x axis.
+        ``obs`` column to group the samples by within each pattern of modalities (e.g. ``"subtype"``); groups are
+        separated by dashed lines and labelled on the x axis (with the pattern, ``"mrna+mirna"``, when the samples
+        have more than one).
     kind
         ``"gate"`` or ``"contribution"``.
     sort
@@ -100,13 +128,18 @@ def gates(
         labels = np.array(["all"] * len(g))
         groups = ["all"]
     vals = g.to_numpy(dtype=float)
-    order, sizes = [], []
-    for grp in groups:
-        idx = np.flatnonzero(labels == grp)
-        if sort:
-            idx = idx[np.argsort(-vals[idx, 0], kind="stable")]
-        order.append(idx)
-        sizes.append(len(idx))
+    patterns, pattern_order = modality_patterns(vals, [str(c) for c in g.columns])
+    order, sizes, names = [], [], []
+    for pattern in pattern_order:
+        for grp in groups:
+            idx = np.flatnonzero((patterns == pattern) & (labels == grp))
+            if not len(idx):
+                continue
+            if sort:
+                idx = idx[np.argsort(-vals[idx, 0], kind="stable")]
+            order.append(idx)
+            sizes.append(len(idx))
+            names.append(pattern if groupby is None and len(pattern_order) > 1 else grp)
     order = np.concatenate(order)
     vals = vals[order]
     colors = list(colors) if colors is not None else palette(vals.shape[1])
@@ -118,9 +151,14 @@ def gates(
         bottom += vals[:, v]
     ax.set_xlim(-0.5, len(order) - 0.5)
     ax.set_ylim(0, 1)
-    if groupby is not None:
-        group_ticks(ax, groups, sizes, axis="x")
-        ax.set_xlabel(f"samples grouped by {groupby}")
+    if groupby is not None or len(pattern_order) > 1:
+        group_ticks(ax, names, sizes, axis="x")
+        two_rows = groupby is not None and len(pattern_order) > 1
+        if two_rows:
+            _pattern_labels(ax, patterns[order], pattern_order)
+        by = [] if len(pattern_order) == 1 else ["the modalities they have"]
+        label = "samples grouped by " + " and ".join(by + ([groupby] if groupby is not None else []))
+        ax.set_xlabel(label, labelpad=16 if two_rows else 4)
     else:
         ax.set_xticks([])
         ax.set_xlabel("samples")
