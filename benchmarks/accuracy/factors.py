@@ -42,10 +42,11 @@ def _matched_auroc(z, zl, loadings, supports, mods) -> float:
     from poems_mu.datasets._synthetic import match_factors, matched_columns
 
     cols, _ = match_factors(z, zl)
+    matched = {m: np.abs(matched_columns(loadings[m], cols)) for m in mods}
     scores = []
     for f in range(len(cols)):
         y = np.concatenate([supports[m][:, f] for m in mods])
-        s = np.concatenate([np.abs(matched_columns(loadings[m], cols)[:, f]) for m in mods])
+        s = np.concatenate([matched[m][:, f] for m in mods])
         scores.append(roc_auc_score(y, s))
     return float(np.mean(scores))
 

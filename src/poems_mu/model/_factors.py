@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from poems_mu.module._factors import permute_factors
+from poems_mu.module._factors import permute_factors, prune_empty_factors
 
-from ._inference import residual_sums_of_squares
+from ._inference import leave_one_factor_out_r2
 
 #: Thresholds of the active-factor rule. At 0 the rule is the model's own pruning: a kept factor reaches a feature
 #: (a non-zero link) and moves with the samples; higher values ask more of a factor.
@@ -22,12 +22,7 @@ def variance_explained_per_factor(model, mdata=None, batch_size: int | None = 25
     """Per kept factor, the mean over modalities of the share of variance it explains (leave-one-factor-out R²
     of :func:`~poems_mu.tl.variance_explained`, modalities weighted equally).
     """
-    mdata = model.adata if mdata is None else mdata
-    ssr, sst = residual_sums_of_squares(model, mdata, batch_size)
-    k = ssr.shape[1] - 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r2_full = 1.0 - ssr[:, k] / sst
-        r2_k = np.clip(r2_full[:, None] - (1.0 - ssr[:, :k] / sst[:, None]), 0.0, None)
+    r2_k, _ = leave_one_factor_out_r2(model, model.adata if mdata is None else mdata, batch_size)
     return np.nanmean(r2_k, axis=0)
 
 
@@ -37,7 +32,7 @@ def order_factors(model) -> np.ndarray:
     """
     module = model.module
     module.eval()
-    module.prune_empty_factors()
+    prune_empty_factors(module)
     if module.priors is not None and not any(bool((dec.W != 0).any()) for dec in module.decoders):
         warnings.warn(
             "Training ended with every link of W at 0 in every modality: the priors outweigh the data of this few "
@@ -70,8 +65,8 @@ def active_table(model, z: np.ndarray, min_variance: float, min_weight: float) -
     reaches = np.ones(len(table), dtype=bool)
     if module.decoder_type == "sparse":
         reaches[:] = False
+        kept = module.factor_index()
         for v, m in enumerate(model.modalities):
-            kept = module.factor_index()
             w = np.abs(module.decoders[v].W.detach().index_select(1, kept).cpu().numpy())
             prior = module.priors[v]
             links = (w > min_weight).sum(0)

@@ -134,6 +134,18 @@ def residual_sums_of_squares(model, mdata: MuData, batch_size: int | None) -> tu
     return ssr, sst
 
 
+def leave_one_factor_out_r2(model, mdata: MuData, batch_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per modality the share of variance each factor explains (V × K: the loss of R² when the factor is set to its
+    mean, clipped at 0) and the share all of them explain together (V), from :func:`residual_sums_of_squares`.
+    """
+    ssr, sst = residual_sums_of_squares(model, mdata, batch_size)
+    k = ssr.shape[1] - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2_full = 1.0 - ssr[:, k] / sst
+        r2_drop = 1.0 - ssr[:, :k] / sst[:, None]
+    return np.clip(r2_full[:, None] - r2_drop, 0.0, None), r2_full
+
+
 @torch.inference_mode()
 def negative_elbo_per_sample(model, mdata: MuData, n_draws: int, batch_size: int | None) -> float:
     """Monte Carlo negative ELBO per sample (reconstruction + β·KL, nats, ``n_draws`` posterior draws) of a

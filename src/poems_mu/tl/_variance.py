@@ -7,7 +7,7 @@ import pandas as pd
 from mudata import MuData
 
 from poems_mu._constants import UNS_KEY
-from poems_mu.model._inference import residual_sums_of_squares
+from poems_mu.model._inference import leave_one_factor_out_r2
 
 from ._common import model_mdata, store_uns
 
@@ -67,12 +67,7 @@ def variance_explained(
     mdata = model_mdata(model, mdata)
     mods = list(model.modalities)
     factors = model.factor_names()
-    n_latent = len(factors)
-    ssr, sst = residual_sums_of_squares(model, mdata, batch_size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r2_full = 1.0 - ssr[:, n_latent] / sst
-        r2_drop = 1.0 - ssr[:, :n_latent] / sst[:, None]
-    r2_k = np.clip(r2_full[:, None] - r2_drop, 0.0, None)
+    r2_k, r2_full = leave_one_factor_out_r2(model, mdata, batch_size)
 
     if store:
         store_uns(
