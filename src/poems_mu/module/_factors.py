@@ -1,4 +1,6 @@
-"""Reordering a module's factors: a permutation of the latent dimensions is an exact symmetry of the model."""
+"""Which factors a module keeps, and in which order: pruning the empty ones, and permuting them (an exact
+symmetry of the model).
+"""
 
 from __future__ import annotations
 
@@ -48,3 +50,23 @@ def permute_factors(module, order: torch.Tensor) -> None:
     _rows(module.factor_kept, order)
     _rows(module.factor_empty_for, order)
     module.refresh_factors()
+
+
+@torch.no_grad()
+def prune_empty_factors(module, patience: int = 1) -> int:
+    """Prune the kept factors of ``module`` whose column of W has been exactly 0 in every modality at ``patience``
+    consecutive calls (once per epoch in training; ``factor_empty_for`` counts them); returns how many were pruned.
+    While no factor reaches any feature nothing is pruned: a model keeps at least one factor.
+    """
+    if module.priors is None:
+        return 0
+    reaches = torch.stack([(dec.W != 0).any(0) for dec in module.decoders]).any(0)
+    module.factor_empty_for.copy_(torch.where(reaches, 0, module.factor_empty_for + 1))
+    if not bool((reaches & module.factor_kept).any()):
+        return 0
+    prune = module.factor_kept & (module.factor_empty_for >= patience)
+    pruned = int(prune.sum())
+    if pruned:
+        module.factor_kept &= ~prune
+        module.refresh_factors()
+    return pruned

@@ -44,9 +44,9 @@ class POEMSModule(BaseModuleClass):
     whose proximal step empties the columns the data do not need.
 
     K (``n_latent``) is a cap. The buffer ``factor_kept`` marks the factors in use: a factor whose column of W is 0 in
-    every modality is pruned (:meth:`prune_empty_factors`) and leaves the computation: the encoders compute, and the
-    posterior, the KL term, the gate and the decoders see, only the kept factors, so ``z`` has
-    :attr:`n_factors` ≤ K columns.
+    every modality is pruned (:func:`~poems_mu.module._factors.prune_empty_factors`) and leaves the computation:
+    the encoders compute, and the posterior, the KL term, the gate and the decoders see, only the kept factors, so
+    ``z`` has :attr:`n_factors` ≤ K columns.
 
     Parameters
     ----------
@@ -145,25 +145,6 @@ class POEMSModule(BaseModuleClass):
         """Re-read ``factor_kept`` (after it was loaded or restored in place)."""
         kept = self.factor_kept
         self._kept = None if bool(kept.all()) else torch.nonzero(kept).flatten()
-
-    @torch.no_grad()
-    def prune_empty_factors(self, patience: int = 1) -> int:
-        """Prune the kept factors whose column of W has been exactly 0 in every modality at ``patience``
-        consecutive calls (once per epoch in training; ``factor_empty_for`` counts them); returns how many were
-        pruned. While no factor reaches any feature nothing is pruned: a model keeps at least one factor.
-        """
-        if self.priors is None:
-            return 0
-        reaches = torch.stack([(dec.W != 0).any(0) for dec in self.decoders]).any(0)
-        self.factor_empty_for.copy_(torch.where(reaches, 0, self.factor_empty_for + 1))
-        if not bool((reaches & self.factor_kept).any()):
-            return 0
-        prune = self.factor_kept & (self.factor_empty_for >= patience)
-        pruned = int(prune.sum())
-        if pruned:
-            self.factor_kept &= ~prune
-            self.refresh_factors()
-        return pruned
 
     # -- scvi interface ------------------------------------------------------------------------------------
     def _get_inference_input(self, tensors: dict[str, torch.Tensor]) -> dict:

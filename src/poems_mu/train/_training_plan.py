@@ -12,8 +12,8 @@ cut, and p* and θ stay at their starting values until the warm-up ends (an E-st
 within a few steps, after which almost no link can reach the slab).
 
 Pruning: after the sparsity warm-up, a factor whose column of W is 0 in every modality at the end of
-:data:`PRUNE_PATIENCE` epochs in a row is pruned (:meth:`~poems_mu.module.POEMSModule.prune_empty_factors`) and
-stays out of the model.
+:data:`PRUNE_PATIENCE` epochs in a row is pruned (:func:`~poems_mu.module._factors.prune_empty_factors`) and stays
+out of the model.
 
 Best state: after the warm-ups, the plan keeps in memory a copy of the parameters and buffers at the epoch with the
 lowest held-out criterion (``elbo_per_sample_validation``, computed at the posterior means, so without sampling
@@ -33,6 +33,8 @@ from typing import Literal
 
 import torch
 from scvi.train import TrainingPlan
+
+from poems_mu.module._factors import prune_empty_factors
 
 from ._epoch_metrics import EpochMetrics
 from ._guard import NonFiniteLossError, TrainingGuard, max_abs
@@ -259,7 +261,7 @@ class POEMSTrainingPlan(TrainingPlan):
             self._fault("the parameters became non-finite after the last optimizer step of the epoch", stage="train")
         if self.n_epochs_sparsity_warmup <= 0 or self.current_epoch + 1 >= self.n_epochs_sparsity_warmup:
             # after the warm-up, a factor with no link left for PRUNE_PATIENCE epochs leaves the model
-            self.module.prune_empty_factors(PRUNE_PATIENCE)
+            prune_empty_factors(self.module, PRUNE_PATIENCE)
         self._log_epoch_metrics("train", self.n_obs_training)
         with torch.no_grad():
             torch._foreach_copy_(self._good, self._live)
