@@ -51,7 +51,8 @@ def test_a_set_of_a_factors_top_positive_loaders_comes_first(trained):
     before = net.copy()
     res = pm.tl.enrichment(model, net, "mrna")
     pd.testing.assert_frame_equal(net, before)
-    assert list(res.columns) == ["factor", "source", "size", "score", "pvalue", "qvalue"]
+    assert list(res.columns) == ["modality", "factor", "source", "size", "score", "pvalue", "qvalue"]
+    assert (res["modality"] == "mrna").all()
     active = model.active_factors()
     assert col in set(active.index[active["active"]])
     # by default only the active factors are tested; include_inactive=True tests every factor
@@ -130,3 +131,34 @@ def test_dot_plot_shows_sets_by_best_q_with_signed_colours():
         pm.pl.enrichment(table, max_q=1e-9)
     with pytest.raises(ValueError, match="max_q"):
         pm.pl.enrichment(table, max_q=2)
+
+
+def test_dot_plot_of_several_modalities_labels_sets_by_modality():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    table = pd.DataFrame(
+        {
+            "modality": ["rna", "rna", "prot", "prot"],
+            "factor": ["f1", "f2", "f1", "f2"],
+            "source": ["S", "S", "S", "S"],  # the same set name tested in two modalities: two rows of dots
+            "size": 10,
+            "score": [3.0, 0.1, -2.0, 0.2],
+            "pvalue": [1e-5, 0.9, 1e-3, 0.8],
+            "qvalue": [4e-5, 0.9, 2e-3, 0.9],
+        }
+    )
+    before = table.copy()
+    ax = pm.pl.enrichment(table, show=False)
+    pd.testing.assert_frame_equal(table, before)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["rna: S", "prot: S"]
+    assert ax.get_ylabel() == "modality: feature set"
+    assert len(ax.collections[0].get_offsets()) == 4
+    # one modality: plain set names, as before
+    ax = pm.pl.enrichment(table, modality="prot", show=False)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["S"]
+    assert len(ax.collections[0].get_offsets()) == 2
+    with pytest.raises(ValueError, match="choose from"):
+        pm.pl.enrichment(table, modality="mirna")
+    with pytest.raises(ValueError, match="`modality` column"):
+        pm.pl.enrichment(table.drop(columns="modality"), modality="rna")

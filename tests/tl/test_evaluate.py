@@ -123,7 +123,7 @@ def test_anndata_and_stores_summary_without_clobbering():
     adata = _adata(X, y)
     adata.uns["poems"] = {"model": {"n_latent": 10}, "subtyping": {"X_other": {"keep": "me"}}}
     adata.uns["unrelated"] = "x"
-    df = evaluate_subtyping(adata, "subtype", seeds=(0, 1))
+    df = evaluate_subtyping(adata, "subtype", seeds=(0, 1), store=True)
     stored = adata.uns["poems"]["subtyping"]["X_poems"]
     assert adata.uns["poems"]["model"] == {"n_latent": 10}
     assert adata.uns["poems"]["subtyping"]["X_other"] == {"keep": "me"}
@@ -137,15 +137,16 @@ def test_anndata_and_stores_summary_without_clobbering():
         assert isinstance(stored["metrics"][metric]["mean"], float)
 
 
-def test_uns_created_when_absent_and_store_false():
+def test_uns_created_when_absent_and_nothing_stored_by_default():
     X, y = _blobs()
     adata = _adata(X, y)
+    evaluate_subtyping(adata, "subtype", seeds=(0,))
     evaluate_subtyping(adata, "subtype", seeds=(0,), store=False)
     assert "poems" not in adata.uns
-    evaluate_subtyping(adata, "subtype", seeds=(0,))
+    evaluate_subtyping(adata, "subtype", seeds=(0,), store=True)
     assert set(adata.uns["poems"]["subtyping"]) == {"X_poems"}
     adata.obs["split"] = np.arange(adata.n_obs) % 2 == 0
-    evaluate_subtyping(adata, "subtype", seeds=(0,), subset=("split", True), key_added="X_poems_test")
+    evaluate_subtyping(adata, "subtype", seeds=(0,), subset=("split", True), key_added="X_poems_test", store=True)
     stored = adata.uns["poems"]["subtyping"]
     assert set(stored) == {"X_poems", "X_poems_test"}
     assert stored["X_poems_test"]["n_obs"] == adata.n_obs // 2 and stored["X_poems"]["n_obs"] == adata.n_obs
@@ -156,14 +157,34 @@ def test_uns_not_a_dict_raises():
     adata = _adata(X, y)
     adata.uns["poems"] = "something else"
     with pytest.raises(TypeError, match="not a dict"):
-        evaluate_subtyping(adata, "subtype", seeds=(0,))
+        evaluate_subtyping(adata, "subtype", seeds=(0,), store=True)
+    assert adata.uns["poems"] == "something else"  # never replaced, even with overwrite
+    with pytest.raises(TypeError, match="not a dict"):
+        evaluate_subtyping(adata, "subtype", seeds=(0,), store=True, overwrite=True)
+    assert adata.uns["poems"] == "something else"
+
+
+def test_storing_twice_needs_overwrite():
+    X, y = _blobs()
+    adata = _adata(X, y)
+    evaluate_subtyping(adata, "subtype", seeds=(0,), store=True)
+    first = adata.uns["poems"]["subtyping"]["X_poems"]
+    with pytest.raises(ValueError, match=r"uns\['poems'\]\['subtyping'\]\['X_poems'\].*overwrite=True"):
+        evaluate_subtyping(adata, "subtype", seeds=(0, 1), store=True)
+    assert adata.uns["poems"]["subtyping"]["X_poems"] is first  # untouched
+    evaluate_subtyping(adata, "subtype", seeds=(0, 1), store=True, overwrite=True)
+    assert list(adata.uns["poems"]["subtyping"]["X_poems"]["seeds"]) == [0, 1]
+    with pytest.raises(ValueError, match="only applies with `store=True`"):
+        evaluate_subtyping(adata, "subtype", seeds=(0,), overwrite=True)
+    with pytest.raises(ValueError, match="needs a MuData or AnnData"):
+        evaluate_subtyping(X, labels=y, seeds=(0,), store=True)
 
 
 def test_mudata_h5mu_roundtrip(tmp_path):
     X, y = _blobs(n_per_class=10)
     mdata = _mudata(X, y)
     mdata.uns["poems"] = {"other": 1.5}
-    evaluate_subtyping(mdata, "subtype", seeds=(0, 1))
+    evaluate_subtyping(mdata, "subtype", seeds=(0, 1), store=True)
     path = tmp_path / "res.h5mu"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -353,7 +353,8 @@ def test_store_results_adds_only_the_documented_keys():
         (lambda m: m.obs.__setitem__("poems_gate_b", 1.0), "obs['poems_gate_b']"),
         (lambda m: m["b"].varm.__setitem__("poems_W", np.ones((5, 2))), "mod['b'].varm['poems_W']"),
         (lambda m: m["a"].var.__setitem__("poems_sigma", 2.0), "mod['a'].var['poems_sigma']"),
-        (lambda m: m.uns.__setitem__("poems", {"mine": 1}), "uns['poems']"),
+        (lambda m: m.uns.__setitem__("poems", {"mine": 1, "factors": ["f"]}), "uns['poems']['factors']"),
+        (lambda m: m.uns.__setitem__("poems", "not a mapping"), "uns['poems']"),
     ],
 )
 def test_store_results_writes_nothing_when_any_key_exists(plant, named):

@@ -83,10 +83,13 @@ def say(text: str) -> None:
 
 
 def evaluate(mdata, label_key: str):
-    """Subtyping metrics of ``obsm["X_poems"]`` against the labels ``obs[label_key]``."""
+    """Subtyping metrics of ``obsm["X_poems"]`` against the labels ``obs[label_key]``, also stored on the MuData.
+
+    The output file holds this run's results, so an earlier summary under ``uns["poems"]["subtyping"]`` is replaced.
+    """
     from poems_mu import tl
 
     if label_key not in mdata.obs:
         raise CLIError(f"--label-key {label_key!r} is not a column of the MuData's obs: {list(mdata.obs.columns)}")
-    df = tl.evaluate_subtyping(mdata, label_key, use_rep="X_poems")
+    df = tl.evaluate_subtyping(mdata, label_key, use_rep="X_poems", store=True, overwrite=True)
     return tl.summarize_subtyping(df)

@@ -15,11 +15,29 @@ from poems_mu.data._covariates import covariate_names, registered_covariates
 from ._factors import active_factors_record
 from ._inference import collect, contributions_frame, effective_loadings
 
+#: the entries of ``uns["poems"]`` that ``store_results`` writes
+UNS_RESULT_KEYS = (
+    "params",
+    "modalities",
+    "factors",
+    "n_latent",
+    "likelihoods",
+    "covariates",
+    "theta",
+    "sparsity",
+    keys.ACTIVE_FACTORS_KEY,
+    "training",
+)
+
 
 def result_targets(model, mdata: MuData) -> list[tuple[str, object, str]]:
     """Every place :meth:`~poems_mu.POEMS.store_results` writes to on ``mdata``: ``(where, store, key)``."""
     targets = [("obsm", mdata.obsm, k) for k in (keys.LATENT_KEY, keys.GATES_KEY, keys.CONTRIBUTIONS_KEY)]
-    targets.append(("uns", mdata.uns, keys.UNS_KEY))
+    own = mdata.uns.get(keys.UNS_KEY)
+    if isinstance(own, Mapping):  # the model's own entries; what pm.tl stored beside them is not a result of it
+        targets += [(f"uns[{keys.UNS_KEY!r}]", own, k) for k in UNS_RESULT_KEYS]
+    else:
+        targets.append(("uns", mdata.uns, keys.UNS_KEY))
     targets += [("obs", mdata.obs, f"{keys.GATE_OBS_PREFIX}{m}") for m in model.modalities]
     for m, likelihood in zip(model.modalities, model.module.likelihoods, strict=True):
         if m not in mdata.mod:
@@ -131,6 +149,7 @@ class ResultsMixin:
                 uns["training"]["factor_r2"] = np.asarray(summary["factor_r2"], dtype=np.float64)
         if keys.UNS_KEY in mdata.uns and isinstance(mdata.uns[keys.UNS_KEY], Mapping):
             # keep what tl functions stored (variance explained, subtyping metrics, ...)
-            uns = {**mdata.uns[keys.UNS_KEY], **uns}
+            kept = {k: v for k, v in mdata.uns[keys.UNS_KEY].items() if k not in UNS_RESULT_KEYS}
+            uns = {**kept, **uns}
         mdata.uns[keys.UNS_KEY] = uns
         return mdata

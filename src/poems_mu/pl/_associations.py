@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
+from mudata import MuData
 
 from poems_mu import tl
+from poems_mu._constants import UNS_KEY
+from poems_mu.tl._associations import CROSS_OMIC_COLUMNS, UNS_KEY_CROSS_OMIC
 from poems_mu.tl._common import is_model
 
 from ._utils import NEG_COLOR, POS_COLOR, finish, new_axes, palette
@@ -62,12 +66,13 @@ def cross_omic_network(
     Parameters
     ----------
     data
-        The DataFrame of :func:`poems_mu.tl.cross_omic_associations`, or a trained model (it is then computed with
-        ``**kwargs``).
+        The DataFrame of :func:`poems_mu.tl.cross_omic_associations`; a MuData on which it stored its significant
+        pairs (``store=True``: ``uns["poems"]["cross_omic"]["significant_pairs"]``); or a trained model (the table
+        is then computed with ``**kwargs``).
     n_edges
         Number of pairs to draw (highest score first).
     significant_only
-        Draw only the pairs with ``significant`` True.
+        Draw only the pairs with ``significant`` True (a MuData holds only those: ``False`` needs the table).
     label_nodes
         Write the feature names next to the nodes.
     ax
@@ -84,14 +89,30 @@ def cross_omic_network(
     The :class:`~matplotlib.axes.Axes` when ``show`` is ``False``.
 
     """
+    if kwargs and not is_model(data):
+        raise TypeError(
+            f"Arguments {sorted(kwargs)} are passed to pm.tl.cross_omic_associations, which runs only when `data` is "
+            "a model; compute the table with them and pass it instead."
+        )
     if is_model(data):
-        df = tl.cross_omic_associations(data, store=False, **kwargs)
+        df = tl.cross_omic_associations(data, **kwargs)
     elif isinstance(data, pd.DataFrame):
         df = data
+    elif isinstance(data, MuData):
+        if not significant_only:
+            raise ValueError(
+                "A MuData holds only the significant pairs; pass the table of pm.tl.cross_omic_associations to draw "
+                "the others, or use significant_only=True."
+            )
+        df = stored_cross_omic(data)
     else:
         raise TypeError(
-            f"Expected the DataFrame of cross_omic_associations or a POEMS model, got {type(data).__name__}."
+            "Expected the DataFrame of cross_omic_associations, a MuData on which it was stored or a POEMS model, "
+            f"got {type(data).__name__}."
         )
+    missing = [c for c in ("feature_a", "modality_a", "feature_b", "modality_b", "score", "rho") if c not in df]
+    if missing:
+        raise ValueError(f"The table lacks columns {missing}; pass the DataFrame of pm.tl.cross_omic_associations.")
     if significant_only and "significant" in df.columns:
         df = df[df["significant"].astype(bool)]
     edges = df.sort_values("score", ascending=False, kind="stable").head(int(n_edges))
@@ -131,3 +152,19 @@ def cross_omic_network(
     what = "significant " if significant_only else ""
     ax.set_title(f"Cross-omic associations: top {len(edges)} {what}pairs by shared loadings")
     return finish(fig, ax, show, save, "cross_omic_network")
+
+
+def stored_cross_omic(mdata: MuData) -> pd.DataFrame:
+    """The significant pairs :func:`poems_mu.tl.cross_omic_associations` stored with ``store=True``."""
+    uns = mdata.uns.get(UNS_KEY, {})
+    entry = uns.get(UNS_KEY_CROSS_OMIC) if isinstance(uns, Mapping) else None
+    if not isinstance(entry, Mapping) or "significant_pairs" not in entry:
+        raise KeyError(
+            f'mdata.uns["{UNS_KEY}"]["{UNS_KEY_CROSS_OMIC}"] not found: run `pm.tl.cross_omic_associations(model, '
+            "mdata, store=True)` first, or pass the table it returns."
+        )
+    pairs = entry["significant_pairs"]
+    df = pd.DataFrame({c: np.asarray(pairs[c]) for c in CROSS_OMIC_COLUMNS if c in pairs})
+    if "significant" in df.columns:
+        df["significant"] = df["significant"].astype(bool)
+    return df

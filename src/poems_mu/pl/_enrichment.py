@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ REQUIRED = ("factor", "source", "score", "qvalue")
 def enrichment(
     table: pd.DataFrame,
     *,
+    modality: str | Sequence[str] | None = None,
     max_q: float | None = None,
     n_sources: int | None = None,
     cmap: str = "RdBu_r",
@@ -29,12 +31,16 @@ def enrichment(
 
     Dot area grows with ``-log10 q``; colour is the signed score (red: the set's features rise with the factor, blue:
     they fall). Sets that pass ``max_q`` in some factor get a black edge on those dots. Sets are ordered by their best
-    q-value, factors as they come in the table (the model's order).
+    q-value, factors as they come in the table. When the table holds several modalities, each set is labelled
+    ``"<modality>: <set>"`` (the same set name tested in two modalities gives two rows); the q-values are those of
+    the table (:func:`poems_mu.tl.enrichment` corrects over all its modalities at once), not recomputed.
 
     Parameters
     ----------
     table
-        The DataFrame returned by :func:`poems_mu.tl.enrichment`.
+        The DataFrame returned by :func:`poems_mu.tl.enrichment` (``tl.enrichment`` stores nothing on the MuData).
+    modality
+        Show only the sets of this modality (or these modalities); default every modality of the table.
     max_q
         Keep only sets with ``qvalue <= max_q`` in at least one factor, and outline those dots (default: keep every
         set, outline at q <= 0.05).
@@ -58,7 +64,11 @@ def enrichment(
         raise ValueError(f"`n_sources` must be a positive integer, got {n_sources!r}.")
     if table.empty:
         raise ValueError("The enrichment table is empty: no set was tested.")
+    table = _select_modalities(table, modality)
     outline = 0.05 if max_q is None else max_q
+    several = "modality" in table.columns and table["modality"].nunique() > 1
+    label = table["modality"].astype(str) + ": " + table["source"].astype(str) if several else table["source"]
+    table = table.assign(source=label)  # a copy: the caller's table is not modified
     best = table.groupby("source", sort=False)["qvalue"].min().sort_values(kind="mergesort")
     if max_q is not None:
         best = best[best <= max_q]
@@ -95,6 +105,25 @@ def enrichment(
     ax.set_xlim(-0.6, len(factors) - 0.4)
     ax.set_ylim(len(sources) - 0.4, -0.6)
     ax.set_xlabel("factor")
+    if several:
+        ax.set_ylabel("modality: feature set")
     ax.set_title(f"Enrichment (dot area: -log10 q; outlined: q <= {outline:g})")
     fig.colorbar(sc, ax=ax, label="score (t of ULM; + rises with factor)", fraction=0.05, pad=0.02)
     return finish(fig, ax, show, save, "enrichment")
+
+
+def _select_modalities(table: pd.DataFrame, modality: str | Sequence[str] | None) -> pd.DataFrame:
+    """The rows of the chosen modalities (all rows for ``None``)."""
+    if modality is None:
+        return table
+    if "modality" not in table.columns:
+        raise ValueError(
+            "`modality` needs a table with a `modality` column, as pm.tl.enrichment returns; this one has "
+            f"{list(table.columns)}."
+        )
+    mods = [modality] if isinstance(modality, str) else list(modality)
+    present = list(dict.fromkeys(table["modality"].astype(str)))
+    bad = [m for m in mods if m not in present]
+    if not mods or bad:
+        raise ValueError(f"Modality {bad or mods} is not in the enrichment table; choose from {present}.")
+    return table[table["modality"].astype(str).isin(mods)]

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from mudata import MuData
 
 from poems_mu import tl
+from poems_mu.tl._subtypes import stored_subtype_correlations
 
 from ._utils import finish
 
 
 def subtype_correlations(
-    mdata: MuData,
-    label_key: str,
+    data: MuData | Mapping[str, pd.DataFrame],
+    label_key: str | None = None,
     *,
     spaces: Sequence[str] = ("input", "latent"),
     cmap: str = "RdBu_r",
@@ -29,10 +31,13 @@ def subtype_correlations(
 
     Parameters
     ----------
-    mdata
-        MuData with the latent representation and the subtype column.
+    data
+        The dict of maps :func:`poems_mu.tl.subtype_correlations` returns; or a MuData: with ``label_key``, the
+        maps are computed from its latent representation and data (``**kwargs`` go to the ``tl`` function),
+        without it they are read from ``uns["poems"]["subtype_correlations"]``, where
+        ``pm.tl.subtype_correlations(mdata, label_key, store=True)`` stored them.
     label_key
-        ``obs`` column with the subtypes.
+        ``obs`` column with the subtypes, to compute the maps from a MuData.
     spaces
         Which maps of :func:`poems_mu.tl.subtype_correlations` to draw (``"input"``, ``"latent"``,
         ``"input_<modality>"``).
@@ -50,7 +55,22 @@ def subtype_correlations(
     List of Axes, one per space, when ``show`` is ``False``.
 
     """
-    maps = tl.subtype_correlations(mdata, label_key, store=False, **kwargs)
+    if isinstance(data, MuData) and label_key is not None:
+        maps = tl.subtype_correlations(data, label_key, **kwargs)
+    elif kwargs or label_key is not None:
+        raise TypeError(
+            "`label_key` and other arguments of pm.tl.subtype_correlations only apply when computing the maps from "
+            "a MuData; the maps given (or stored) are drawn as they are."
+        )
+    elif isinstance(data, MuData):
+        maps = stored_subtype_correlations(data)
+    elif isinstance(data, Mapping) and all(isinstance(v, pd.DataFrame) for v in data.values()) and "latent" in data:
+        maps = dict(data)
+    else:
+        raise TypeError(
+            "Expected a MuData or the dict of DataFrames that pm.tl.subtype_correlations returns, got "
+            f"{type(data).__name__}."
+        )
     bad = [s for s in spaces if s not in maps]
     if bad:
         raise ValueError(f"Unknown spaces {bad}; available: {list(maps)}.")

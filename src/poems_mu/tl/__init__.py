@@ -1,9 +1,10 @@
 """poems_mu.tl."""
 
-from ._associations import cross_omic_associations, factor_associations, to_networkx
+from ._associations import cross_omic_associations, to_networkx
 from ._cross_validate import cross_validate
 from ._enrichment import enrichment
 from ._evaluate import evaluate_subtyping, summarize_subtyping
+from ._factor_associations import factor_associations
 from ._factors import active_factors
 from ._refine import refine_associations
 from ._stability import factor_stability

@@ -245,14 +245,87 @@ def available_modalities(data) -> list[str]:
     raise TypeError(f"Expected a POEMS model or a MuData, got {type(data).__name__}.")
 
 
-def store_uns(data: MuData | AnnData, key: str, value: Any) -> None:
-    """Set ``data.uns["poems"][key] = value``, keeping every other key of ``uns["poems"]``."""
-    uns = data.uns.get(UNS_KEY)
-    if not isinstance(uns, Mapping):
-        uns = {}
-    uns = dict(uns)
-    uns[key] = value
-    data.uns[UNS_KEY] = uns
+UnsKey = str | Sequence[str]
+
+
+def _uns_path(key: UnsKey) -> tuple[str, ...]:
+    path = (key,) if isinstance(key, str) else tuple(key)
+    if not path or not all(isinstance(p, str) and p for p in path):
+        raise ValueError(f"A key of uns[{UNS_KEY!r}] must be a non-empty string or a sequence of them, got {key!r}.")
+    return path
+
+
+def uns_entry_name(key: UnsKey) -> str:
+    """``uns['poems']['a']['b']``: how errors name an entry of ``uns["poems"]``."""
+    return "uns" + "".join(f"[{p!r}]" for p in (UNS_KEY, *_uns_path(key)))
+
+
+def check_store(data: MuData | AnnData, key: UnsKey, overwrite: bool = False) -> None:
+    """Raise if :func:`store_uns` would refuse to store ``key``; call it before the work, so none is lost.
+
+    Raises
+    ------
+    ValueError
+        If the entry already exists and ``overwrite`` is False (as :meth:`~poems_mu.POEMS.store_results`).
+    TypeError
+        If ``uns["poems"]`` (or a level above the entry) exists but is not a dict: it is never replaced.
+
+    """
+    if not isinstance(data, MuData | AnnData):
+        raise TypeError(f"Results can only be stored on a MuData or AnnData, got {type(data).__name__}.")
+    full = (UNS_KEY, *_uns_path(key))
+    node: Any = data.uns
+    for depth, part in enumerate(full):
+        if part not in node:
+            return
+        if depth == len(full) - 1:
+            if not overwrite:
+                raise ValueError(
+                    f"This key already exists and would be overwritten: {uns_entry_name(key)}. Pass overwrite=True "
+                    "to replace it, or store=False to only return the result."
+                )
+            return
+        node = node[part]
+        if not isinstance(node, Mapping):
+            where = "uns" + "".join(f"[{p!r}]" for p in full[: depth + 1])
+            raise TypeError(
+                f"`{where}` exists but is a {type(node).__name__}, not a dict; not storing results. "
+                "Rename or delete it first, or pass store=False."
+            )
+
+
+def plan_store(data, key: UnsKey, store: bool, overwrite: bool) -> bool:
+    """Check a ``tl`` function's ``store`` / ``overwrite`` before it computes; returns ``store``.
+
+    ``overwrite=True`` without ``store=True`` is an error (the caller expected something to be stored), and with
+    ``store=True`` an existing entry without ``overwrite`` is refused now rather than after the work.
+    """
+    if not isinstance(store, bool | np.bool_) or not isinstance(overwrite, bool | np.bool_):
+        raise TypeError(f"`store` and `overwrite` must be True or False, got {store!r} and {overwrite!r}.")
+    if overwrite and not store:
+        raise ValueError(
+            f"`overwrite=True` only applies with `store=True`: pass store=True to store the result in "
+            f"{uns_entry_name(key)}."
+        )
+    if store:
+        check_store(data, key, overwrite)
+    return bool(store)
+
+
+def store_uns(data: MuData | AnnData, key: UnsKey, value: Any, overwrite: bool = False) -> None:
+    """Set ``data.uns["poems"][key] = value`` (``key`` a name or a path of names), keeping every other entry.
+
+    An existing entry is replaced only with ``overwrite=True``; otherwise a ``ValueError`` names it and nothing is
+    written (see :func:`check_store`, which ``tl`` functions call before they compute).
+    """
+    check_store(data, key, overwrite)
+    full = (UNS_KEY, *_uns_path(key))
+    levels = [data.uns]
+    for part in full[:-1]:
+        levels.append(dict(levels[-1].get(part, {})))  # copies: a stored dict shared elsewhere is not mutated
+    levels[-1][full[-1]] = value
+    for depth in range(len(full) - 2, -1, -1):
+        levels[depth][full[depth]] = levels[depth + 1]
 
 
 def table_to_uns(df: pd.DataFrame) -> dict[str, np.ndarray]:

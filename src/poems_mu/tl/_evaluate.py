@@ -17,7 +17,9 @@ from sklearn.metrics.cluster import contingency_matrix
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 
-from ._common import check_positive_int, embedding
+from ._common import check_positive_int, embedding, plan_store, store_uns
+
+UNS_SUBTYPING = "subtyping"
 
 #: Metric names, in the order they appear in the output of :func:`evaluate_subtyping`.
 METRICS = ("kmeans_accuracy", "kmeans_nmi", "kmeans_ari", "knn_accuracy")
@@ -75,8 +77,9 @@ def evaluate_subtyping(
     knn_k: int | None = None,
     test_size: float = 0.25,
     subset: Any = None,
-    store: bool = True,
+    store: bool = False,
     key_added: str | None = None,
+    overwrite: bool = False,
 ) -> pd.DataFrame:
     """Evaluate how well an embedding recovers known subtypes (POEMS paper, Appendix A).
 
@@ -119,15 +122,18 @@ def evaluate_subtyping(
         Restrict the evaluation to some samples: a boolean mask over samples (a :class:`pandas.Series`
         indexed by ``obs_names`` is aligned), an ``(obs_key, value)`` pair, or a ``{obs_key: value}`` mapping
         (values may be lists; conditions are combined with AND), e.g. ``subset=("split", "test")``.
-    store : bool, default True
-        For a MuData/AnnData, store the summary (see :func:`summarize_subtyping`) in
-        ``data.uns["poems"]["subtyping"][key_added]`` as a plain, h5mu-serialisable dict: ``{"metrics":
+    store : bool, default False
+        Also store the summary (see :func:`summarize_subtyping`) on the MuData/AnnData, in
+        ``data.uns["poems"]["subtyping"][key_added]``, as a plain, h5mu-serialisable dict: ``{"metrics":
         {metric: {"mean", "sd", "n"}}, "n_obs", "n_classes", "n_clusters", "knn_k", "test_size", "seeds"}``
-        plus ``"label_key"`` when given. Only that entry is replaced; other keys of ``uns["poems"]`` and of
-        ``uns["poems"]["subtyping"]`` are kept.
+        plus ``"label_key"`` when given. Only that entry is written; other keys of ``uns["poems"]`` and of
+        ``uns["poems"]["subtyping"]`` are kept. Not possible with an array embedding.
     key_added : str, optional
         Key of the stored summary under ``uns["poems"]["subtyping"]``; defaults to ``use_rep``. Use distinct
         keys to keep several evaluations of one embedding, e.g. ``"X_poems_test"`` with a test-split ``subset``.
+    overwrite : bool, default False
+        With ``store=True``, replace an existing entry ``key_added``; without it an existing entry raises an
+        error before anything is computed (as :meth:`~poems_mu.POEMS.store_results`).
 
     Returns
     -------
@@ -142,8 +148,9 @@ def evaluate_subtyping(
         If ``use_rep`` is not in ``obsm`` (the message lists the available keys) or ``label_key`` is not in
         ``obs``.
     ValueError
-        If fewer than 2 classes remain, the embedding contains NaN or infinite values, a class has fewer
-        than 2 samples (no stratified split possible), or the split leaves too few training samples.
+        If ``store=True`` would replace an entry without ``overwrite=True`` (or ``data`` is an array), fewer
+        than 2 classes remain, the embedding contains NaN or infinite values, a class has fewer than 2 samples
+        (no stratified split possible), or the split leaves too few training samples.
 
     Warns
     -----
@@ -153,10 +160,15 @@ def evaluate_subtyping(
     Examples
     --------
     >>> df = poems_mu.tl.evaluate_subtyping(mdata, "subtype", subset=("split", "test"))  # doctest: +SKIP
+    >>> poems_mu.tl.evaluate_subtyping(mdata, "subtype", store=True, key_added="X_poems_all")  # doctest: +SKIP
     >>> poems_mu.tl.summarize_subtyping(df)  # doctest: +SKIP
 
     """
     annotated = isinstance(data, MuData | AnnData)
+    key_added = use_rep if key_added is None else key_added
+    if store and not annotated:
+        raise ValueError("`store=True` needs a MuData or AnnData to store on; with an array embedding use store=False.")
+    store = plan_store(data, (UNS_SUBTYPING, str(key_added)), store, overwrite)
     if annotated:
         X = embedding(data, use_rep)
         n_obs = data.n_obs
@@ -251,14 +263,9 @@ def evaluate_subtyping(
     df = pd.DataFrame(rows, columns=["seed", "metric", "value"]).astype({"seed": int, "metric": str, "value": float})
     df.attrs.update(n_obs=len(y), n_classes=n_classes, n_clusters=n_clusters, knn_k=knn_k)
 
-    if annotated and store:
+    if store:
         _store(
-            data,
-            use_rep if key_added is None else key_added,
-            df,
-            label_key=label_key,
-            seeds=seeds,
-            test_size=float(test_size),
+            data, str(key_added), df, label_key=label_key, seeds=seeds, test_size=float(test_size), overwrite=overwrite
         )
     return df
 
@@ -290,16 +297,15 @@ def summarize_subtyping(df: pd.DataFrame, ddof: int = 1) -> pd.DataFrame:
 
 
 def _store(
-    data: MuData | AnnData, key: str, df: pd.DataFrame, *, label_key: str | None, seeds: list[int], test_size: float
+    data: MuData | AnnData,
+    key: str,
+    df: pd.DataFrame,
+    *,
+    label_key: str | None,
+    seeds: list[int],
+    test_size: float,
+    overwrite: bool,
 ) -> None:
-    poems = data.uns.setdefault("poems", {})
-    if not isinstance(poems, Mapping):
-        raise TypeError(f'`uns["poems"]` exists but is a {type(poems).__name__}, not a dict; not storing results.')
-    subtyping = poems.setdefault("subtyping", {})
-    if not isinstance(subtyping, Mapping):
-        raise TypeError(
-            f'`uns["poems"]["subtyping"]` is a {type(subtyping).__name__}, not a dict; not storing results.'
-        )
     summary = summarize_subtyping(df)
     entry: dict[str, Any] = {
         "metrics": {
@@ -315,4 +321,4 @@ def _store(
     }
     if label_key is not None:
         entry["label_key"] = str(label_key)
-    subtyping[key] = entry
+    store_uns(data, (UNS_SUBTYPING, key), entry, overwrite=overwrite)

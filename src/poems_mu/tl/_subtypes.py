@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 from mudata import MuData
 
-from poems_mu._constants import LATENT_KEY
+from poems_mu._constants import LATENT_KEY, UNS_KEY
 
-from ._common import latent, modality_data, store_uns
+from ._common import latent, modality_data, plan_store, store_uns
+
+UNS_KEY_SUBTYPES = "subtype_correlations"
 
 
 def _centroids(x: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -36,7 +38,8 @@ def subtype_correlations(
     layers: Mapping[str, str | None] | None = None,
     method: str = "pearson",
     center: bool = True,
-    store: bool = True,
+    store: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """Correlation between subtype centroids in input space and in latent space (the paper's Fig. 3).
 
@@ -70,8 +73,12 @@ def subtype_correlations(
         centred; factors as they are): then every pair of subtypes shares the cohort's average profile and
         correlations are higher across the board.
     store
-        Store the matrices in ``mdata.uns["poems"]["subtype_correlations"]`` as ``{"groups": str array,
-        "<space>": float array (G, G)}``.
+        Also store the matrices in ``mdata.uns["poems"]["subtype_correlations"]`` (where
+        :func:`poems_mu.pl.subtype_correlations` reads them from a MuData) as ``{"label_key": str, "groups": str
+        array, "<space>": float array (G, G)}``. Default: only return them.
+    overwrite
+        With ``store=True``, replace an existing entry; without it an existing entry raises an error before
+        anything is computed (as :meth:`~poems_mu.POEMS.store_results`).
 
     Returns
     -------
@@ -87,6 +94,7 @@ def subtype_correlations(
     """
     if method not in ("pearson", "spearman"):
         raise ValueError(f"`method` must be 'pearson' or 'spearman', got {method!r}.")
+    store = plan_store(mdata, UNS_KEY_SUBTYPES, store, overwrite)
     if label_key not in mdata.obs.columns:
         raise KeyError(f"obs column {label_key!r} not found; available: {list(mdata.obs.columns)}.")
     labels_s = mdata.obs[label_key]
@@ -123,9 +131,31 @@ def subtype_correlations(
         frame.index.name = label_key
         frame.columns.name = label_key
     if store:
-        d = {"groups": np.array(groups, dtype=str)}
+        d = {"label_key": str(label_key), "groups": np.array(groups, dtype=str)}
         d.update({k: v.to_numpy(dtype=np.float64) for k, v in out.items()})
-        store_uns(mdata, "subtype_correlations", d)
+        store_uns(mdata, UNS_KEY_SUBTYPES, d, overwrite=overwrite)
+    return out
+
+
+def stored_subtype_correlations(mdata: MuData) -> dict[str, pd.DataFrame]:
+    """The maps :func:`subtype_correlations` stored in ``mdata.uns["poems"]`` (with ``store=True``)."""
+    uns = mdata.uns.get(UNS_KEY, {})
+    if not isinstance(uns, Mapping) or UNS_KEY_SUBTYPES not in uns:
+        raise KeyError(
+            f'mdata.uns["{UNS_KEY}"]["{UNS_KEY_SUBTYPES}"] not found: run `pm.tl.subtype_correlations(mdata, '
+            "label_key, store=True)` first, pass the dict it returns, or pass `label_key` to compute the maps here."
+        )
+    d = uns[UNS_KEY_SUBTYPES]
+    groups = [str(g) for g in d["groups"]]
+    label_key = str(d["label_key"]) if "label_key" in d else None
+    out = {}
+    for key, value in d.items():
+        if key in ("label_key", "groups"):
+            continue
+        frame = pd.DataFrame(np.asarray(value, dtype=np.float64), index=groups, columns=groups)
+        frame.index.name = label_key
+        frame.columns.name = label_key
+        out[str(key)] = frame
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from mudata import MuData
@@ -9,7 +11,7 @@ from mudata import MuData
 from poems_mu._constants import UNS_KEY
 from poems_mu.model._inference import leave_one_factor_out_r2
 
-from ._common import model_mdata, store_uns
+from ._common import model_mdata, plan_store, store_uns
 
 UNS_KEY_R2 = "variance_explained"
 
@@ -18,7 +20,8 @@ def variance_explained(
     model,
     mdata: MuData | None = None,
     batch_size: int | None = 256,
-    store: bool = True,
+    store: bool = False,
+    overwrite: bool = False,
 ) -> pd.DataFrame:
     """Share of each modality's variance explained by each factor and by the whole latent space.
 
@@ -47,9 +50,13 @@ def variance_explained(
     batch_size
         Minibatch size of the passes over the data.
     store
-        Store the result in ``mdata.uns["poems"]["variance_explained"]`` as ``{"modalities": str array (V),
+        Also store the result in ``mdata.uns["poems"]["variance_explained"]`` (where
+        :func:`poems_mu.pl.variance_explained` reads it from a MuData) as ``{"modalities": str array (V),
         "factors": str array (K), "r2_per_factor": float array (V, K), "r2_total": float array (V)}``; other keys
-        of ``uns["poems"]`` are kept.
+        of ``uns["poems"]`` are kept. Default: only return the table.
+    overwrite
+        With ``store=True``, replace an existing entry; without it an existing entry raises an error before
+        anything is computed (as :meth:`~poems_mu.POEMS.store_results`).
 
     Returns
     -------
@@ -62,9 +69,12 @@ def variance_explained(
     --------
     >>> r2 = pm.tl.variance_explained(model)  # doctest: +SKIP
     >>> r2[r2.factor == "total"]  # doctest: +SKIP
+    >>> pm.tl.variance_explained(model, mdata, store=True)  # doctest: +SKIP
+    >>> pm.pl.variance_explained(mdata)  # reads the stored table  # doctest: +SKIP
 
     """
     mdata = model_mdata(model, mdata)
+    store = plan_store(mdata, UNS_KEY_R2, store, overwrite)
     mods = list(model.modalities)
     factors = model.factor_names()
     r2_k, r2_full = leave_one_factor_out_r2(model, mdata, batch_size)
@@ -79,6 +89,7 @@ def variance_explained(
                 "r2_per_factor": r2_k.astype(np.float64),
                 "r2_total": r2_full.astype(np.float64),
             },
+            overwrite=overwrite,
         )
     return r2_table(mods, factors, r2_k, r2_full)
 
@@ -97,11 +108,12 @@ def r2_table(mods, factors, r2_k: np.ndarray, r2_total: np.ndarray) -> pd.DataFr
 
 
 def stored_variance_explained(mdata: MuData) -> pd.DataFrame:
-    """The table :func:`variance_explained` stored in ``mdata.uns["poems"]``."""
+    """The table :func:`variance_explained` stored in ``mdata.uns["poems"]`` (with ``store=True``)."""
     uns = mdata.uns.get(UNS_KEY, {})
-    if UNS_KEY_R2 not in uns:
+    if not isinstance(uns, Mapping) or UNS_KEY_R2 not in uns:
         raise KeyError(
-            f'mdata.uns["{UNS_KEY}"]["{UNS_KEY_R2}"] not found: run `pm.tl.variance_explained(model, mdata)` first.'
+            f'mdata.uns["{UNS_KEY}"]["{UNS_KEY_R2}"] not found: run `pm.tl.variance_explained(model, mdata, '
+            "store=True)` first, or pass the table it returns."
         )
     d = uns[UNS_KEY_R2]
     return r2_table(
