@@ -9,10 +9,12 @@ from ._factors import active_factors
 from ._refine import refine_associations
 from ._stability import factor_stability
 from ._subtypes import subtype_correlations
+from ._summary import ModelSummary, summary
 from ._top_features import top_features
 from ._variance import variance_explained
 
 __all__ = [
+    "ModelSummary",
     "active_factors",
     "cross_omic_associations",
     "cross_validate",
@@ -23,6 +25,7 @@ __all__ = [
     "refine_associations",
     "subtype_correlations",
     "summarize_subtyping",
+    "summary",
     "to_networkx",
     "top_features",
     "variance_explained",
