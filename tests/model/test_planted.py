@@ -41,7 +41,7 @@ def test_planted_feature_factor_links_rank_on_top(planted):
     # the top loaders of each matched factor are planted links
     for mod, support in supports.items():
         for k_true, k in enumerate(cols):
-            top = pm.tl.top_features(model, mod, factor=int(k), n=10, with_sign=False)["feature"]
+            top = pm.tl.top_features(model, mod, factor=int(k), n=10, with_corr=False)["feature"]
             idx = [list(mdata.mod[mod].var_names).index(f) for f in top]
             assert support[idx, k_true].mean() >= 0.9
 
@@ -56,7 +56,7 @@ def test_planted_signs_follow_the_true_weights(planted):
         for row in top.itertuples():
             j = list(mdata.mod["a"].var_names).index(row.feature)
             if supports["a"][j].sum() == 1:  # single-factor features: the sign is unambiguous
-                assert row.sign == np.sign(weights["a"][j, k_true]) * flip
+                assert row.direction == np.sign(weights["a"][j, k_true]) * flip
 
 
 def test_planted_cross_omic_pair_significant_and_random_pair_not(planted):

@@ -89,7 +89,7 @@ def test_results_computed_on_shared_data_map_back(cohort):
     scvi.settings.seed = 0
     model = pm.POEMS(anon, n_latent=3)
     model.train(max_epochs=5, enable_progress_bar=False)
-    top = pm.tl.top_features(model, "mrna", n=5, with_sign=False, include_inactive=True)
+    top = pm.tl.top_features(model, "mrna", n=5, with_corr=False, include_inactive=True)
     assert top["feature"].str.startswith("F_").all()
     named = pm.pp.deanonymize(top, key)
     assert set(named["feature"]) <= set(cohort["mrna"].var_names)

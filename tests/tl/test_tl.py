@@ -72,7 +72,7 @@ def _observed(mdata, mod):
 # ---------------------------------------------------------------------------------------------------------------
 # top_features
 # ---------------------------------------------------------------------------------------------------------------
-def test_top_features_ranks_by_abs_w(trained):
+def test_top_features_ranks_by_effective_loading(trained):
     mdata, model = trained
     df = pm.tl.top_features(model, n=5)
     assert list(df.columns) == [
@@ -80,30 +80,39 @@ def test_top_features_ranks_by_abs_w(trained):
         "factor",
         "rank",
         "feature",
-        "weight",
+        "effective",
+        "effective_signed",
+        "direction",
         "abs_weight",
         "pstar",
-        "effective",
+        "pstar_threshold",
+        "pstar_informative",
         "corr",
-        "sign",
         "strength",
     ]
     assert len(df) == 2 * K_TRUE * 5
+    differs = 0
     for (mod, fac), sub in df.groupby(["modality", "factor"]):
-        W = model.get_loadings(mod)
+        W, E = model.get_loadings(mod), model.get_effective_loadings(mod)
+        S = model.get_effective_loadings(mod, signed=True)
         assert sub["rank"].tolist() == [1, 2, 3, 4, 5]
-        expected = W[fac].abs().sort_values(ascending=False, kind="stable").index[:5].tolist()
+        expected = E[fac].sort_values(ascending=False, kind="stable").index[:5].tolist()
         assert sub["feature"].tolist() == expected
-        np.testing.assert_allclose(sub["weight"], W.loc[sub["feature"], fac], rtol=1e-6)
-        np.testing.assert_allclose(sub["abs_weight"], np.abs(sub["weight"]))
+        by_w = W[fac].abs().sort_values(ascending=False, kind="stable").index[:5].tolist()
+        differs += by_w != expected
+        np.testing.assert_allclose(sub["effective"], E.loc[sub["feature"], fac], rtol=1e-6)
+        np.testing.assert_allclose(sub["effective_signed"], S.loc[sub["feature"], fac], rtol=1e-6)
+        assert (sub["direction"].to_numpy() == np.sign(S.loc[sub["feature"], fac].to_numpy())).all()
+        assert set(sub["direction"]) <= {-1, 1}  # the top loaders all have an effect
+        np.testing.assert_allclose(sub["abs_weight"], W.loc[sub["feature"], fac].abs(), rtol=1e-6)
         np.testing.assert_allclose(sub["pstar"], model.get_slab_probabilities(mod).loc[sub["feature"], fac], rtol=1e-6)
-        np.testing.assert_allclose(sub["strength"], W.loc[sub["feature"]].abs().sum(1), rtol=1e-6)
-        eff = model.get_effective_loadings(mod).loc[sub["feature"], fac].to_numpy()
-        np.testing.assert_allclose(sub["effective"], eff, rtol=1e-6)
-        assert (sub["effective"].to_numpy()[sub["weight"].to_numpy() == 0] == 0).all()
+        np.testing.assert_allclose(sub["strength"], E.loc[sub["feature"]].sum(1), rtol=1e-6)
+        assert (sub["effective_signed"].abs() <= sub["effective"] * (1 + 1e-6)).all()
+    # |W| only bounds the effect: on this model its order differs from the effective loadings' for some factors
+    assert differs > 0
 
 
-def test_top_features_sign_is_correlation_with_factor(trained):
+def test_top_features_direction_and_observed_correlation(trained):
     mdata, model = trained
     df = pm.tl.top_features(model, "b", factor="factor_2", n=4)
     assert set(df["modality"]) == {"b"} and set(df["factor"]) == {"factor_2"}
@@ -113,9 +122,85 @@ def test_top_features_sign_is_correlation_with_factor(trained):
         j = list(mdata.mod["b"].var_names).index(row.feature)
         r = np.corrcoef(z[pos, 1], x[:, j])[0, 1]
         assert row.corr == pytest.approx(r, abs=1e-6)
-        assert row.sign == np.sign(r)
-    # the factor's strongest loaders move with it
-    assert df["corr"].abs().max() > 0.5
+    # the factor's strongest loaders move with it, in the direction the decoder gives them
+    assert df["corr"].abs().min() > 0.5
+    assert (np.sign(df["corr"]).to_numpy() == df["direction"].to_numpy()).all()
+    none = pm.tl.top_features(model, "b", factor="factor_2", n=4, with_corr=False)
+    assert none["corr"].isna().all()
+    pd.testing.assert_frame_equal(none.drop(columns="corr"), df.drop(columns="corr"))
+
+
+def test_top_features_pstar_threshold_by_hand(trained):
+    mdata, model = trained
+    df = pm.tl.top_features(model, n=3)
+    table = model.active_factors()
+    for (mod, fac), sub in df.groupby(["modality", "factor"]):
+        theta = table.loc[fac, f"theta_{mod}"]
+        lam0, lam1 = 10.0, 1.0  # the defaults
+        threshold = max(np.log((1 - theta) / theta * lam0 / lam1) / (lam0 - lam1), 0.0)
+        np.testing.assert_allclose(sub["pstar_threshold"], threshold, rtol=1e-5)
+        aw = model.get_loadings(mod)[fac].abs()
+        assert (sub["pstar_informative"] == (0 < threshold < aw.max())).all()
+        # the threshold is where p* crosses 0.5
+        pstar = model.get_slab_probabilities(mod)[fac]
+        assert ((pstar > 0.5) == (aw > threshold)).all()
+    # on this small model θ_k collapses to its floor: p* is below 0.5 for every link and says so
+    assert not df["pstar_informative"].any() and (df["pstar"] < 0.5).all()
+
+
+def _stored(w, eff, signed, theta=None, params=None):
+    """A one-modality MuData with stored results written by hand (features × 2 factors)."""
+    d = w.shape[0]
+    adata = ad.AnnData(np.zeros((4, d)), obs=pd.DataFrame(index=[f"s{i}" for i in range(4)]))
+    adata.var_names = [f"g{j}" for j in range(d)]
+    adata.varm["poems_W"] = w
+    adata.varm["poems_effective"] = eff
+    adata.varm["poems_effective_signed"] = signed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mdata = md.MuData({"m": adata})
+    mdata.uns["poems"] = {"modalities": ["m"], "factors": ["factor_1", "factor_2"]}
+    if theta is not None:
+        mdata.uns["poems"]["theta"] = {"m": np.asarray(theta)}
+    if params is not None:
+        mdata.uns["poems"]["params"] = params
+    return mdata
+
+
+def test_top_features_from_a_stored_mudata_by_hand():
+    w = np.array([[0.9, 0.0], [0.3, -0.2], [-0.5, 0.05], [0.0, 0.0]])
+    eff = np.array([[0.2, 0.0], [0.6, 0.3], [0.4, 0.1], [0.0, 0.0]])  # |W| order 0, 2, 1; effective order 1, 2, 0
+    signed = np.array([[0.1, 0.0], [-0.5, 0.3], [0.4, -0.1], [0.0, 0.0]])
+    theta = np.array([0.05, 1e-4])
+    mdata = _stored(w, eff, signed, theta, '{"lambda0": 20.0, "lambda1": 2.0}')
+    df = pm.tl.top_features(mdata, factor=0, n=4, with_corr=False)
+    assert df["feature"].tolist() == ["g1", "g2", "g0", "g3"]
+    assert df["direction"].tolist() == [-1, 1, 1, 0]
+    np.testing.assert_allclose(df["abs_weight"], [0.3, 0.5, 0.9, 0.0])
+    assert df["pstar"].isna().all() and df["corr"].isna().all()
+    # p* > 0.5 iff |w| > log((1 − θ)/θ · λ0/λ1) / (λ0 − λ1)
+    t1, t2 = np.log(0.95 / 0.05 * 10) / 18, np.log((1 - 1e-4) / 1e-4 * 10) / 18
+    assert t1 == pytest.approx(0.2915, abs=1e-4) and t2 == pytest.approx(0.6396, abs=1e-4)
+    np.testing.assert_allclose(df["pstar_threshold"], t1)
+    assert df["pstar_informative"].all()  # |W| = 0.9 clears it
+    second = pm.tl.top_features(mdata, factor="factor_2", n=2, with_corr=False)
+    np.testing.assert_allclose(second["pstar_threshold"], t2)
+    assert not second["pstar_informative"].any()  # max |W| = 0.2: p* < 0.5 for every link of factor_2
+    agg = pm.tl.top_features(mdata, factor=[0, 1], n=3, aggregate=True, with_corr=False)
+    assert agg["feature"].tolist() == ["g1", "g2", "g0"]  # strength = summed effective loadings 0.9, 0.5, 0.2
+    np.testing.assert_allclose(agg["strength"], [0.9, 0.5, 0.2])
+    assert agg["factor"].tolist() == ["factor_1"] * 3  # the dominant factor by effective loading
+    # θ ≥ λ0/(λ0 + λ1): even a zero link has p* ≥ 0.5, so p* says nothing
+    high = pm.tl.top_features(_stored(w, eff, signed, [0.95, 0.5], "{}"), factor=0, n=1, with_corr=False)
+    assert high["pstar_threshold"].iloc[0] == 0 and not high["pstar_informative"].iloc[0]
+
+
+def test_top_features_needs_the_stored_effective_loadings():
+    w = np.array([[0.9, 0.0], [0.3, -0.2]])
+    mdata = _stored(w, w, w)
+    del mdata.mod["m"].varm["poems_effective_signed"]
+    with pytest.raises(KeyError, match=r"model\.store_results\(mdata\)"):
+        pm.tl.top_features(mdata, with_corr=False)
 
 
 def test_top_features_factor_selection_and_aggregate(trained):
@@ -124,12 +209,13 @@ def test_top_features_factor_selection_and_aggregate(trained):
     by_name = pm.tl.top_features(model, "a", factor=["factor_1", "factor_3"], n=3)
     pd.testing.assert_frame_equal(by_pos, by_name)
     agg = pm.tl.top_features(model, "a", factor=[0, 2], n=6, aggregate=True)
-    W = model.get_loadings("a")[["factor_1", "factor_3"]].abs()
-    strength = W.sum(1).sort_values(ascending=False)
+    E = model.get_effective_loadings("a")[["factor_1", "factor_3"]]
+    strength = E.sum(1).sort_values(ascending=False)
     assert agg["feature"].tolist() == strength.index[:6].tolist()
     np.testing.assert_allclose(agg["strength"], strength.iloc[:6], rtol=1e-6)
-    # the reported factor is the dominant one among those selected
-    assert agg["factor"].tolist() == W.loc[agg["feature"]].idxmax(axis=1).tolist()
+    # the reported factor is the dominant one among those selected, and the link columns are its
+    assert agg["factor"].tolist() == E.loc[agg["feature"]].idxmax(axis=1).tolist()
+    np.testing.assert_allclose(agg["effective"], E.loc[agg["feature"]].max(axis=1), rtol=1e-6)
 
 
 def test_top_features_from_stored_mudata_matches_model(trained):
@@ -214,7 +300,7 @@ def test_variance_explained_factor_cut_from_modality_explains_nothing(trained):
 
 def test_variance_explained_stored_and_h5mu_roundtrip(trained, tmp_path):
     mdata, model = trained
-    df = pm.tl.variance_explained(model)
+    df = pm.tl.variance_explained(model, store=True)
     uns = mdata.uns["poems"]
     assert {"params", "modalities", "factors"} <= set(uns)  # store_results' keys are kept
     stored = uns["variance_explained"]
@@ -232,7 +318,7 @@ def test_variance_explained_stored_and_h5mu_roundtrip(trained, tmp_path):
 # ---------------------------------------------------------------------------------------------------------------
 def test_cross_omic_associations_scores_and_tests(trained):
     mdata, model = trained
-    df = pm.tl.cross_omic_associations(model, n_top=5, fdr=0.05)
+    df = pm.tl.cross_omic_associations(model, n_top=5, fdr=0.05, store=True)
     assert list(df.columns) == [
         "feature_a",
         "modality_a",
@@ -321,7 +407,7 @@ def test_factor_associations_finds_planted_covariates(trained):
     mdata.obs["cat"] = pd.Categorical(np.where(z[:, 1] > np.median(z[:, 1]), "up", "down"))
     mdata.obs["num"] = z[:, 2] + 0.1 * rng.normal(size=N)
     mdata.obs.loc[mdata.obs_names[:5], "num"] = np.nan
-    df = pm.tl.factor_associations(mdata, ["cat", "num"])
+    df = pm.tl.factor_associations(mdata, ["cat", "num"], store=True)
     assert list(df.columns) == ["key", "factor", "test", "statistic", "effect", "p", "q", "significant", "n_samples"]
     assert len(df) == 2 * K_TRUE
     top = df.groupby("key", sort=False).head(1).set_index("key")
@@ -349,7 +435,7 @@ def test_subtype_correlations(trained):
     mdata, _ = trained
     rng = np.random.default_rng(0)
     mdata.obs["three"] = pd.Categorical(rng.choice(["x", "y", "w"], size=N), categories=["x", "y", "w"])
-    maps = pm.tl.subtype_correlations(mdata, "three")
+    maps = pm.tl.subtype_correlations(mdata, "three", store=True)
     assert list(maps) == ["input", "latent", "input_a", "input_b"]
     for c in maps.values():
         assert list(c.index) == ["x", "y", "w"] and list(c.columns) == ["x", "y", "w"]
@@ -418,6 +504,8 @@ def test_stored_mudata_whole_nan_rows_count_as_missing():
         adata = ad.AnnData(z @ w.T + 0.3 * rng.normal(size=(n, d)), obs=pd.DataFrame(index=names))
         adata.var_names = [f"{name}{j}" for j in range(d)]
         adata.varm["poems_W"] = w
+        adata.varm["poems_effective"] = np.abs(w)
+        adata.varm["poems_effective_signed"] = w
         mods[name] = adata
 
     def build(b):

@@ -34,15 +34,19 @@ def top_features(
     show: bool | None = None,
     save: bool | str | os.PathLike | None = None,
 ):
-    """Bar plots of the top features by ``|W|`` with their names (the paper's Figs. 2, 5 and 6).
+    """Bar plots of the top features by effective loading, with their names (the paper's Figs. 2, 5 and 6).
+
+    The bars are the effective loadings of :func:`poems_mu.tl.top_features` (the change of the feature per SD of
+    the factor on the decoder's link scale, averaged over samples), not ``|W|``, which only bounds them.
 
     * ``kind="factor"`` (default when ``factor`` is given): one panel per factor and modality, the ``n``
-      features with the largest ``|W_k|`` as horizontal bars coloured by their sign relative to the factor
-      (red: the feature rises with the factor, blue: it falls) — Fig. 2;
+      features with the largest effective loading as horizontal bars coloured by their ``direction`` (the sign of
+      the signed effective loading; red: the feature rises with the factor, blue: it falls, grey: no effect) —
+      Fig. 2. :func:`weights` draws the signed effective loadings themselves;
     * ``kind="aggregate"`` (default when ``factor`` is None): one panel per modality, the ``n`` features with the
-      largest strength ``Σ_k |W_jk|`` over the selected factors — Fig. 5;
-    * ``kind="per_factor"``: one panel per modality, one bar per factor with the largest ``|W_k|`` and the name of
-      that feature on the bar — Fig. 6.
+      largest strength ``Σ_k effective_jk`` over the selected factors — Fig. 5;
+    * ``kind="per_factor"``: one panel per modality, one bar per factor: its largest effective loading, with the
+      name of that feature on the bar — Fig. 6.
 
     Parameters
     ----------
@@ -58,7 +62,7 @@ def top_features(
     kind
         ``"factor"``, ``"aggregate"`` or ``"per_factor"`` (see above).
     mdata
-        With a model: the MuData to take the signs from (default: the training data).
+        With a model: the MuData to average the effective loadings over (default: the training data).
     include_inactive
         With ``factor=None``, every factor instead of the active ones.
     ax
@@ -81,7 +85,7 @@ def top_features(
     kw = {"mdata": mdata} if is_model(data) else {}
     kw["include_inactive"] = include_inactive
     if kind == "factor":
-        tab = tl.top_features(data, mods, factor=factor, n=n, **kw)
+        tab = tl.top_features(data, mods, factor=factor, n=n, with_corr=False, **kw)
         facs = list(dict.fromkeys(tab["factor"]))
         fig, axs = grid(len(facs), len(mods), (4.0, 0.28 * n + 1.2), ax, figsize)
         for i, f in enumerate(facs):
@@ -89,16 +93,16 @@ def top_features(
                 a = axs[i * len(mods) + j]
                 sub = tab[(tab["factor"] == f) & (tab["modality"] == mod)].sort_values("rank")
                 y = np.arange(len(sub))[::-1]
-                cols = [POS_COLOR if s > 0 else NEG_COLOR if s < 0 else "grey" for s in sub["sign"]]
-                a.barh(y, sub["abs_weight"], color=cols)
+                cols = [POS_COLOR if s > 0 else NEG_COLOR if s < 0 else "grey" for s in sub["direction"]]
+                a.barh(y, sub["effective"], color=cols)
                 a.set_yticks(y)
                 a.set_yticklabels(sub["feature"], fontsize=8)
-                a.set_xlabel("|W|")
+                a.set_xlabel("effective loading (per SD of the factor)")
                 a.set_title(f"{mod} · {f}")
         handles = [Patch(color=POS_COLOR, label="rises with factor"), Patch(color=NEG_COLOR, label="falls with factor")]
         axs[-1].legend(handles=handles, loc="lower right", fontsize=7, frameon=False)
     elif kind == "aggregate":
-        tab = tl.top_features(data, mods, factor=factor, n=n, aggregate=True, with_sign=False, **kw)
+        tab = tl.top_features(data, mods, factor=factor, n=n, aggregate=True, with_corr=False, **kw)
         fig, axs = grid(1, len(mods), (4.0, 0.28 * n + 1.2), ax, figsize)
         for a, mod in zip(axs, mods, strict=True):
             sub = tab[tab["modality"] == mod].sort_values("rank")
@@ -106,22 +110,22 @@ def top_features(
             a.barh(y, sub["strength"], color="#7570b3")
             a.set_yticks(y)
             a.set_yticklabels(sub["feature"], fontsize=8)
-            a.set_xlabel("aggregated strength Σ_k |W|")
+            a.set_xlabel("strength (Σ_k effective loading)")
             a.set_title(f"{mod}: top {n} features")
     else:
-        tab = tl.top_features(data, mods, factor=factor, n=1, with_sign=False, **kw)
+        tab = tl.top_features(data, mods, factor=factor, n=1, with_corr=False, **kw)
         n_fac = tab["factor"].nunique()
         fig, axs = grid(len(mods), 1, (max(6.0, 0.35 * n_fac + 1), 2.8), ax, figsize)
         for a, mod in zip(axs, mods, strict=True):
             sub = tab[tab["modality"] == mod]
             x = np.arange(len(sub))
-            a.bar(x, sub["abs_weight"], color="#1b9e77")
-            for xi, (h, name) in enumerate(zip(sub["abs_weight"], sub["feature"], strict=True)):
+            a.bar(x, sub["effective"], color="#1b9e77")
+            for xi, (h, name) in enumerate(zip(sub["effective"], sub["feature"], strict=True)):
                 a.text(xi, h, f" {name}", rotation=90, ha="center", va="bottom", fontsize=7)
             a.set_xticks(x)
             a.set_xticklabels(sub["factor"], rotation=90, fontsize=7)
-            a.set_ylabel("max |W|")
-            top = float(sub["abs_weight"].max()) if len(sub) else 1.0
-            a.set_ylim(0, top * 2.0)
+            a.set_ylabel("largest effective loading")
+            top = float(sub["effective"].max()) if len(sub) else 0.0
+            a.set_ylim(0, top * 2.0 if top > 0 else 1.0)
             a.set_title(f"{mod}: top feature per factor")
     return finish(fig, single_or_list(axs), show, save, "top_features")
