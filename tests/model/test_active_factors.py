@@ -107,16 +107,16 @@ def test_store_results_records_the_flags_and_tl_pl_skip_inactive_factors(trained
     out.write(tmp_path / "out.h5mu")
     back = mudata.read_h5mu(tmp_path / "out.h5mu")
     for data in (other, back):
-        shown = set(pm.tl.top_features(data, "protein", n=3, with_sign=False)["factor"])
+        shown = set(pm.tl.top_features(data, "protein", n=3, with_corr=False)["factor"])
         assert name not in shown and shown <= set(flags.index[flags])
-        every = set(pm.tl.top_features(data, "protein", n=3, with_sign=False, include_inactive=True)["factor"])
+        every = set(pm.tl.top_features(data, "protein", n=3, with_corr=False, include_inactive=True)["factor"])
         assert every == set(other.factor_names())
     # a factor asked for by name is shown even if inactive
-    assert set(pm.tl.top_features(back, "protein", factor=name, n=3, with_sign=False)["factor"]) == {name}
+    assert set(pm.tl.top_features(back, "protein", factor=name, n=3, with_corr=False)["factor"]) == {name}
     active_names = list(flags.index[flags])
-    ax = pm.pl.factor_heatmap(back, "subtype", show=False)
-    assert [t.get_text() for t in ax.get_xticklabels()] == active_names
-    ax = pm.pl.factor_heatmap(back, "subtype", include_inactive=True, show=False)
-    assert [t.get_text() for t in ax.get_xticklabels()] == other.factor_names()
+    ax = pm.pl.factor_heatmap(back, "subtype", sort_factors=False, show=False)
+    assert [t.get_text().split(" (η² ")[0] for t in ax.get_xticklabels()] == active_names
+    ax = pm.pl.factor_heatmap(back, "subtype", include_inactive=True, sort_factors=False, show=False)
+    assert [t.get_text().split(" (η² ")[0] for t in ax.get_xticklabels()] == other.factor_names()
     axs = pm.pl.loadings(back, "protein", show=False)
     assert f"{len(active_names)} of {len(flags)} factors" in np.atleast_1d(axs)[0].get_title()

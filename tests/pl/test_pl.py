@@ -41,7 +41,7 @@ def trained():
     model = pm.POEMS(mdata, n_latent=K, prior_expert=False)
     model.train(max_epochs=25, lr=3e-3, early_stopping=False, enable_progress_bar=False)
     model.store_results()
-    pm.tl.variance_explained(model)
+    pm.tl.variance_explained(model, store=True)
     return mdata, model
 
 
@@ -112,7 +112,7 @@ def test_contributions_plot(trained, tmp_path):
 
 def test_loadings_binary_map(trained, tmp_path):
     _, model = trained
-    axs = pm.pl.loadings(model, show=False, save=str(tmp_path / "loadings"))
+    axs = pm.pl.loadings(model, binary=True, show=False, save=str(tmp_path / "loadings"))
     assert _is_png(tmp_path / "loadings.png")  # extension added
     assert len(axs) == 2
     assert axs[0].get_title().startswith("rna: |W| > 0.01") and axs[1].get_title().startswith("prot:")
@@ -121,8 +121,11 @@ def test_loadings_binary_map(trained, tmp_path):
     W = model.get_loadings("rna").abs().to_numpy()
     assert img.shape == (K, 16)
     assert int(np.asarray(img).sum()) == int((W > 0.01).sum())
-    ax = pm.pl.loadings(model, "prot", binary=False, sort_features=False, show=False)
-    np.testing.assert_allclose(ax.get_images()[0].get_array(), model.get_loadings("prot").abs().to_numpy().T, rtol=1e-6)
+    # the default map: the signed effective loadings of the links
+    ax = pm.pl.loadings(model, "prot", sort_features=False, show=False)
+    W = model.get_loadings("prot").to_numpy()
+    signed = np.where(np.abs(W) > 0.01, model.get_effective_loadings("prot", signed=True).to_numpy(), 0.0)
+    np.testing.assert_allclose(ax.get_images()[0].get_array(), signed.T, rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match="panels"):
         pm.pl.loadings(model, ax=ax, show=False)
 
@@ -134,19 +137,27 @@ def test_top_features_plots(trained, tmp_path):
     assert [a.get_title() for a in axs] == ["rna · factor_1", "prot · factor_1", "rna · factor_2", "prot · factor_2"]
     tab = pm.tl.top_features(model, "rna", factor="factor_1", n=4)
     assert _ticks(axs[0].get_yticklabels()) == tab["feature"].tolist()  # rank 1 at the top
-    assert axs[0].get_xlabel() == "|W|"
+    assert axs[0].get_xlabel() == "effective loading (per SD of the factor)"
     widths = [p.get_width() for p in axs[0].patches]
-    np.testing.assert_allclose(widths, tab["abs_weight"], rtol=1e-6)
+    np.testing.assert_allclose(widths, tab["effective"], rtol=1e-6)
+    # coloured by direction: red rises with the factor, blue falls
+    colours = [matplotlib.colors.to_hex(p.get_facecolor()) for p in axs[0].patches]
+    expected = [pm.pl._utils.POS_COLOR if d > 0 else pm.pl._utils.NEG_COLOR for d in tab["direction"]]
+    assert colours == expected
 
     agg = pm.pl.top_features(mdata, n=5, show=False)
     assert [a.get_title() for a in agg] == ["rna: top 5 features", "prot: top 5 features"]
-    strongest = pm.tl.top_features(mdata, "prot", n=5, aggregate=True, with_sign=False)["feature"].tolist()
-    assert _ticks(agg[1].get_yticklabels()) == strongest
+    strongest = pm.tl.top_features(mdata, "prot", n=5, aggregate=True, with_corr=False)
+    assert _ticks(agg[1].get_yticklabels()) == strongest["feature"].tolist()
+    np.testing.assert_allclose([p.get_width() for p in agg[1].patches], strongest["strength"], rtol=1e-6)
+    assert agg[1].get_xlabel() == "strength (Σ_k effective loading)"
 
     ax = pm.pl.top_features(model, "rna", kind="per_factor", show=False)
     assert _ticks(ax.get_xticklabels()) == model.factor_names()
-    top1 = pm.tl.top_features(model, "rna", n=1, with_sign=False)["feature"].tolist()
-    assert [t.get_text().strip() for t in ax.texts] == top1
+    top1 = pm.tl.top_features(model, "rna", n=1, with_corr=False)
+    assert [t.get_text().strip() for t in ax.texts] == top1["feature"].tolist()
+    np.testing.assert_allclose([p.get_height() for p in ax.patches], top1["effective"], rtol=1e-6)
+    assert ax.get_ylabel() == "largest effective loading"
 
 
 def test_variance_explained_heatmap(trained, tmp_path):
@@ -170,15 +181,19 @@ def test_variance_explained_heatmap(trained, tmp_path):
 
 def test_factor_heatmap(trained, tmp_path):
     mdata, _ = trained
-    ax = pm.pl.factor_heatmap(mdata, "subtype", show=False, save=tmp_path / "fh.png")
+    ax = pm.pl.factor_heatmap(mdata, "subtype", sort_factors=False, show=False, save=tmp_path / "fh.png")
     assert _is_png(tmp_path / "fh.png")
     assert _ticks(ax.get_yticklabels()) == ["A", "B", "C"]
-    assert _ticks(ax.get_xticklabels()) == ["factor_1", "factor_2", "factor_3"]
+    assert [t.split(" (η² ")[0] for t in _ticks(ax.get_xticklabels())] == ["factor_1", "factor_2", "factor_3"]
     img = np.asarray(ax.get_images()[0].get_array())
     order = np.argsort(mdata.obs["subtype"].cat.codes.to_numpy(), kind="stable")
     np.testing.assert_allclose(img, mdata.obsm["X_poems"][order], rtol=1e-6)
     # dashed separators between the 3 groups
     assert sum(1 for line in ax.get_lines() if line.get_linestyle() == "--") == 2
+    # by default the factors are ordered by η² with the groups, largest first
+    eta = [float(t.split("η² ")[1].rstrip(")")) for t in _ticks(ax.get_xticklabels())]
+    ax = pm.pl.factor_heatmap(mdata, "subtype", show=False)
+    assert [float(t.split("η² ")[1].rstrip(")")) for t in _ticks(ax.get_xticklabels())] == sorted(eta, reverse=True)
 
 
 def test_cross_omic_network(trained, tmp_path):

@@ -33,7 +33,12 @@ def variance_explained(
     show: bool | None = None,
     save: bool | str | os.PathLike | None = None,
 ):
-    """Heatmap of the variance explained per modality × factor, with the total per modality.
+    """Heatmap of the variance each factor explains per modality, with the total per modality beside it.
+
+    The cells are leave-one-factor-out values (:func:`poems_mu.tl.variance_explained`): the drop in a modality's
+    R² when the factor is set to its mean over the samples, ``R²_v,k = max(0, R²_v − R²_v(without k))``. The
+    nonlinear decoder lets factors interact, so these drops need not add up to the total, which is the R² of all
+    factors together (the side panel); the sum of the drops may be below or above it.
 
     Parameters
     ----------
@@ -46,9 +51,9 @@ def variance_explained(
     include_inactive
         With ``factors=None``, show every factor.
     min_r2
-        Hide factors whose R² is below this in every modality.
+        Hide factors whose leave-one-factor-out R² is below this in every modality.
     annotate
-        Write the values (in %) into the cells (default: when at most 20 factors are shown).
+        Write the values (in % of the modality's variance) into the cells (default: with at most 20 factors).
     cmap
         Colour map.
     ax
@@ -83,8 +88,8 @@ def variance_explained(
     if annotate is None:
         annotate = mat.shape[1] <= 20
     if ax is None:
-        width = figsize[0] if figsize else max(5.0, 0.45 * mat.shape[1] + 2.5)
-        height = figsize[1] if figsize else 0.5 * len(mods) + 1.6
+        width = figsize[0] if figsize else max(7.5, 0.45 * mat.shape[1] + 5.0)
+        height = figsize[1] if figsize else 0.5 * len(mods) + 2.4
         fig, (ax_h, ax_t) = plt.subplots(
             1,
             2,
@@ -104,23 +109,25 @@ def variance_explained(
     ax_h.set_xticklabels(mat.columns, rotation=90)
     ax_h.set_yticks(np.arange(len(mods)))
     if ax_t is None:
-        ax_h.set_yticklabels([f"{m} (total {t:.0%})" for m, t in zip(mods, total, strict=True)])
+        ax_h.set_yticklabels([f"{m} (total R² {t:.0%}, all factors)" for m, t in zip(mods, total, strict=True)])
     else:
         ax_h.set_yticklabels(mods)
     ax_h.set_xlabel("latent factor")
-    ax_h.set_title("Variance explained per factor (R², leave-one-factor-out)")
+    ax_h.set_title(
+        "Leave-one-factor-out R² per factor\n(R² lost without it; need not add up to the total)", fontsize=10
+    )
     if annotate and vals.size:
         hi = np.nanmax(vals) if np.isfinite(vals).any() else 1.0
         for (i, j), v in np.ndenumerate(vals):
             ax_h.text(
                 j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=7, color="white" if v > hi / 2 else "black"
             )
-    fig.colorbar(im, ax=ax_h, label="R² per factor", fraction=0.04, pad=0.01)
+    fig.colorbar(im, ax=ax_h, label="ΔR² per factor", fraction=0.04, pad=0.01)
     if ax_t is not None:
         ax_t.barh(np.arange(len(mods)), total.to_numpy(dtype=float), color="#54278f")
         for i, t in enumerate(total):
             ax_t.text(t, i, f" {t:.0%}", va="center", fontsize=8)
         ax_t.set_xlim(0, 1)
         ax_t.set_xlabel("total R²")
-        ax_t.set_title("Total")
+        ax_t.set_title("total R²\n(all factors together)", fontsize=10)
     return finish(fig, axes, show, save, "variance_explained")
