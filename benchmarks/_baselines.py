@@ -5,7 +5,10 @@ under it and the scores (:func:`evaluate`). Every method is *fitted on the train
 every sample (train and test): POEMS set up and trained on the train split (:func:`fit_poems`), the baselines with
 fixed (untuned) settings on views z-scored per feature with the mean and SD of the train-split samples that have
 the view; a sample lacking a view has NaN there (MOFA+ handles NaN natively; PCA imputes the missing block with the
-train mean, i.e. 0 after z-scoring). Nothing here imports ``poems_mu`` at import time (``tuning/v01_reference.py``
+train mean, i.e. 0 after z-scoring). The baselines run as their users run them: PCA with 32 components; MOFA+
+(mofapy2) with MOFA's usual 15 factors and its own dropping of inactive factors (``dropR2=0.001``, the threshold of
+mofapy2's getting-started notebook), scored on the factors it keeps (:data:`MOFA_SETTINGS`); MOFA-FLEX with its MOFA
+preset (:data:`MOFAFLEX_MODEL`). Nothing here imports ``poems_mu`` at import time (``tuning/v01_reference.py``
 puts another checkout first).
 """
 
@@ -26,9 +29,31 @@ BASELINES = ("PCA", "MOFA+", "MOFA-FLEX")
 #: label column of the bundled data sets
 LABEL_KEYS = {"rosmap": "label", "breast_tcga": "subtype"}
 SCOPES = ("all", "test", "train")
-#: PCA components and MOFA+ factors, and MOFA+'s iteration cap (mofapy2's own default)
+#: PCA components
 N_COMPONENTS = 32
+#: MOFA+ (mofapy2) as its users run it: MOFA's usual 15 factors (the default of the MOFA2 R package's
+#: ``get_default_model_options``; mofapy2's ``set_model_options`` and ``mofa()`` default to 10), inactive factors
+#: dropped during training, one per iteration, when no view has more than ``dropR2`` of its variance explained by
+#: them (0.001, as in mofapy2's ``notebooks/getting_started_python.ipynb``: ``set_train_options(convergence_mode=
+#: "fast", dropR2=0.001, ...)``; mofapy2's own default, ``dropR2=None``, drops nothing), ``convergence_mode="fast"``
+#: and at most 1000 iterations (mofapy2's defaults).
+MOFA_FACTORS = 15
+MOFA_DROP_R2 = 0.001
 MOFA_MAX_ITER = 1000
+MOFA_SETTINGS = {
+    "factors": MOFA_FACTORS,
+    "dropR2": MOFA_DROP_R2,
+    "startDrop": 1,
+    "freqDrop": 1,
+    "max_iter": MOFA_MAX_ITER,
+    "convergence_mode": "fast",
+    "likelihoods": "gaussian",
+    "scale_views": False,
+    "center_groups": True,
+    "input": "views z-scored per feature with the train-split statistics",
+    "embedding": "every sample projected onto the factors kept (posterior mean of z given E[W], E[tau])",
+    "drop_threshold_source": "mofapy2 notebooks/getting_started_python.ipynb, set_train_options(dropR2=0.001)",
+}
 
 
 def zscored_views(mdata: MuData, fit_mask: np.ndarray, modalities=None) -> dict[str, np.ndarray]:
@@ -68,15 +93,18 @@ def pca_embedding(views: dict[str, np.ndarray], fit_mask: np.ndarray, n_componen
 def fit_mofa(
     views: dict[str, np.ndarray],
     fit_mask: np.ndarray,
-    n_factors: int = N_COMPONENTS,
+    n_factors: int = MOFA_FACTORS,
     seed: int = 0,
     max_iter: int = MOFA_MAX_ITER,
     convergence_mode: str = "fast",
+    drop_r2: float | None = MOFA_DROP_R2,
 ):
     """The fitted mofapy2 model of the ``fit_mask`` samples (NaN = missing).
 
-    mofapy2 defaults otherwise: Gaussian likelihoods, one group, ARD and spike-and-slab on the weights,
-    ``convergence_mode="fast"``, no factor dropping. ``max_iter`` caps the number of iterations (mofapy2's own
+    :data:`MOFA_SETTINGS`: ``n_factors`` factors at the start, a factor dropped while training once it explains no
+    more than ``drop_r2`` of any view's variance (mofapy2's ``set_train_options(dropR2=...)``, checked from the
+    first iteration on, one factor at a time; ``None`` drops nothing), Gaussian likelihoods, one group, ARD and
+    spike-and-slab on the weights, ``convergence_mode="fast"``, at most ``max_iter`` iterations (mofapy2's own
     default is 1000 as well).
     """
     from mofapy2.run.entry_point import entry_point
@@ -89,7 +117,14 @@ def fit_mofa(
         ent.set_data_options(scale_views=False, center_groups=True)
         ent.set_data_matrix(data, views_names=names, likelihoods=["gaussian"] * len(names))
         ent.set_model_options(factors=n_factors)
-        ent.set_train_options(iter=max_iter, convergence_mode=convergence_mode, seed=seed, quiet=True, verbose=False)
+        ent.set_train_options(
+            iter=max_iter,
+            convergence_mode=convergence_mode,
+            dropR2=drop_r2,
+            seed=seed,
+            quiet=True,
+            verbose=False,
+        )
         ent.build()
         ent.run()
     return ent.model
@@ -107,8 +142,8 @@ def mofa_embedding(views: dict[str, np.ndarray], fit_mask: np.ndarray, **setting
 
     Returns
     -------
-    The ``(n_obs, K)`` embedding and a dict with the number of iterations, the factors kept and the median
-    absolute correlation between projected and fitted train factors.
+    The ``(n_obs, K)`` embedding (``K``: the factors MOFA+ kept) and a dict with the number of iterations, the
+    factors at the start and kept, and the median absolute correlation between projected and fitted train factors.
     """
     model = fit_mofa(views, fit_mask, **settings)
     max_iter = settings.get("max_iter", MOFA_MAX_ITER)
@@ -142,6 +177,7 @@ def mofa_embedding(views: dict[str, np.ndarray], fit_mask: np.ndarray, **setting
     info = {
         "iterations": int(n_iter),
         "converged": bool(n_iter < max_iter),
+        "n_factors_start": int(model.train_stats["number_factors"][0]),
         "n_factors": int(K),
         "train_corr_median": float(np.median(corr)) if corr else float("nan"),
     }
@@ -221,11 +257,11 @@ def mofaflex_embedding(views: dict[str, np.ndarray], fit_mask: np.ndarray, seed:
 
 
 def fit_baseline(method: str, mdata: MuData, split: dict[str, np.ndarray], seed: int, quick: bool = False):
-    """PCA or MOFA+ fitted on ``split["train"]`` (z-scored with its statistics); all samples embedded.
+    """PCA, MOFA+ or MOFA-FLEX fitted on ``split["train"]`` (z-scored with its statistics); all samples embedded.
 
     Returns the ``(n_obs, K)`` embedding and a dict of information (wall seconds: z-scoring + fit + projection;
-    MOFA+'s iterations and the agreement of its projection with its fitted factors). ``quick`` caps MOFA+ at 50
-    iterations.
+    MOFA+'s iterations, factors kept and the agreement of its projection with its fitted factors). ``quick`` caps
+    MOFA+ at 50 iterations and MOFA-FLEX at 50 epochs.
     """
     fit_mask = np.zeros(mdata.n_obs, dtype=bool)
     fit_mask[split["train"]] = True
@@ -235,7 +271,7 @@ def fit_baseline(method: str, mdata: MuData, split: dict[str, np.ndarray], seed:
         z, info = pca_embedding(views, fit_mask, n_components=N_COMPONENTS), {}
     elif method == "MOFA+":
         max_iter = 50 if quick else MOFA_MAX_ITER
-        z, info = mofa_embedding(views, fit_mask, n_factors=N_COMPONENTS, seed=seed, max_iter=max_iter)
+        z, info = mofa_embedding(views, fit_mask, seed=seed, max_iter=max_iter)
     elif method == "MOFA-FLEX":
         z, info = mofaflex_embedding(views, fit_mask, seed=seed, max_epochs=50 if quick else 10_000)
     else:

@@ -1,4 +1,4 @@
-"""Subtyping benchmark: POEMS, its ablations, PCA and MOFA+ under the POEMS paper's protocol (Appendix A).
+"""Subtyping benchmark: POEMS, its ablations, PCA, MOFA+ and MOFA-FLEX under the POEMS paper's protocol (Appendix A).
 
 For each data set the samples are split once, as in the paper: 80/20 train/test (``random_state=1``, stratified by
 label), and 20 % of the train split is the validation set (same seed, stratified). Every method is fitted on the
@@ -6,12 +6,16 @@ train split only (POEMS: trained on 80 % of it, early stopping on the other 20 %
 embeddings are scored with :func:`poems_mu.tl.evaluate_subtyping` (k-means accuracy / NMI / ARI and KNN accuracy,
 evaluation seeds 0, 12, 21, 42, 1234) on (a) the test split, as in the paper, and (b) all samples. Each model is
 trained with several training seeds (``scvi.settings.seed``; MOFA+'s own seed); the table gives the mean ± sd over
-training seeds of the per-run means over the evaluation seeds, and in brackets the mean evaluation-seed sd.
+training seeds of the per-run means over the evaluation seeds, and in brackets the mean evaluation-seed sd. The
+baselines run as their users run them (``_baselines.py``): PCA with 32 components, MOFA+ with 15 factors and its own
+dropping of inactive factors (``dropR2=0.001``; k-means and KNN on the factors it keeps), MOFA-FLEX with its MOFA
+preset; their settings are recorded in the results (``settings["mofa"]``, ``settings["mofaflex"]``).
 
     OMP_NUM_THREADS=1 python benchmarks/accuracy/subtyping.py --datasets rosmap breast_tcga --seeds 0 1 2 3 4
     OMP_NUM_THREADS=1 python benchmarks/accuracy/subtyping.py --mogonet /path/to/BRCA   # a MOGONET folder as well
     OMP_NUM_THREADS=1 python benchmarks/accuracy/subtyping.py --quick                   # 1 seed, 30 epochs
-    # the baselines, then POEMS per data set, then merge (what produced results/subtyping.{json,md}):
+    # the baselines, then POEMS per data set, then merge (what produced results/subtyping.{json,md}); a baseline
+    # whose settings changed is re-run alone (the first command) and merged with the stored POEMS parts:
     python benchmarks/accuracy/subtyping.py --methods PCA MOFA+ MOFA-FLEX --name subtyping_baselines
     python benchmarks/accuracy/subtyping.py --datasets breast_tcga --methods POEMS "POEM (dense decoder)" \
         "POEMS (fixed gating)" --name subtyping_poems_breast     # and --datasets rosmap: subtyping_poems_rosmap
@@ -34,7 +38,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _co
 import _common as common
 import numpy as np
 import pandas as pd
-from _baselines import BASELINES, LABEL_KEYS, MOFA_MAX_ITER, N_COMPONENTS, SCOPES, load_dataset, paper_split, run_method
+from _baselines import (
+    BASELINES,
+    LABEL_KEYS,
+    MOFA_SETTINGS,
+    MOFAFLEX_MODEL,
+    N_COMPONENTS,
+    SCOPES,
+    load_dataset,
+    paper_split,
+    run_method,
+)
 
 #: The defaults chosen by ``tuning/search_sparse.py`` and ``tuning/factor_prior.py`` (label-free: held-out ELBO,
 #: sparsity, planted recovery and factor counts); passed
@@ -72,6 +86,8 @@ POEMS_VARIANTS: dict[str, dict] = {
     "POEMS (fixed gating)": {"gating": "fixed"},
 }
 ALL_METHODS = (*POEMS_VARIANTS, *BASELINES)
+#: the keys of the settings that describe the baselines (in a merge, taken from the part that ran them)
+BASELINE_SETTINGS = ("pca_components", "mofa", "mofaflex")
 
 METRIC_NAMES = {
     "kmeans_accuracy": "k-means ACC",
@@ -128,21 +144,31 @@ def markdown(records: list[dict], command: str, settings: dict) -> str:
         f"POEMS settings: `{json.dumps(settings['model_kwargs'])}`, training `{json.dumps(settings['train_kwargs'])}`.",
         "",
     ]
+    if "mofa" in settings:
+        lines += [f"MOFA+ settings: `{json.dumps(settings['mofa'])}`.", ""]
+    if "mofaflex" in settings:
+        lines += [f"MOFA-FLEX settings: `{json.dumps(settings['mofaflex'])}`.", ""]
+    if "pca_components" in settings:
+        lines += [f"PCA: {settings['pca_components']} components.", ""]
+    lines += ["Factors: mean (range) over training seeds of the factors in the embedding (POEMS, MOFA+: kept).", ""]
     wall = {}
     epochs = {}
+    factors = {}
     for r in records:
         key = (r["dataset"], r["method"])
         wall.setdefault(key, []).append(r["info"]["wall_s"])
         if "epochs" in r["info"]:
             epochs.setdefault(key, []).append(r["info"]["epochs"])
+        if "n_factors" in r["info"]:
+            factors.setdefault(key, []).append(r["info"]["n_factors"])
     errors = [r for r in records if "metrics" not in r]
     for dataset in dict.fromkeys(r["dataset"] for r in records):
         info = next(r for r in records if r["dataset"] == dataset)["data"]
         for scope, title in (("all", "all samples"), ("test", "test split (paper protocol)")):
             n = info["n_test"] if scope == "test" else info["n_obs"]
             lines += [f"## {dataset} — {title} (n = {n})", ""]
-            lines.append("| method | " + " | ".join(METRIC_NAMES.values()) + " | wall s | epochs | seeds |")
-            lines.append("|---" * (len(METRIC_NAMES) + 4) + "|")
+            lines.append("| method | " + " | ".join(METRIC_NAMES.values()) + " | wall s | epochs | factors | seeds |")
+            lines.append("|---" * (len(METRIC_NAMES) + 5) + "|")
             sub = summary[(summary.dataset == dataset) & (summary.scope == scope)]
             for method in dict.fromkeys(sub.method):
                 m = sub[sub.method == method].set_index("metric")
@@ -150,7 +176,11 @@ def markdown(records: list[dict], command: str, settings: dict) -> str:
                 w = np.mean(wall[(dataset, method)])
                 ep = epochs.get((dataset, method))
                 ep_s = f"{np.mean(ep):.0f} ({min(ep)}–{max(ep)})" if ep else "–"
-                lines.append(f"| {method} | " + " | ".join(cells) + f" | {w:.1f} | {ep_s} | {int(m['n'].iloc[0])} |")
+                k = factors.get((dataset, method))
+                k_s = f"{np.mean(k):.1f} ({min(k)}–{max(k)})" if k else "–"
+                lines.append(
+                    f"| {method} | " + " | ".join(cells) + f" | {w:.1f} | {ep_s} | {k_s} | {int(m['n'].iloc[0])} |"
+                )
             lines.append("")
     if errors:
         lines += ["Failed runs:", ""] + [
@@ -220,7 +250,8 @@ def _settings(quick: bool, model_kwargs: dict | None = None, train_kwargs: dict 
         "train_kwargs": CHOSEN_TRAIN_KWARGS if train_kwargs is None else train_kwargs,
         "quick": quick,
         "pca_components": N_COMPONENTS,
-        "mofa": {"factors": N_COMPONENTS, "max_iter": MOFA_MAX_ITER, "convergence_mode": "fast"},
+        "mofa": dict(MOFA_SETTINGS),
+        "mofaflex": {**MOFAFLEX_MODEL, "lr": 0.05, "max_epochs": 10_000},
         "split": "80/20 train/test, 20% of train validation, stratified, random_state=1",
         "eval_seeds": [0, 12, 21, 42, 1234],
     }
@@ -271,11 +302,22 @@ def main(argv=None) -> None:
         records = [r for p in parts for r in p["runs"]]
         sources = [p.get("provenance", {"command": p.get("command")}) for p in parts]
         wall = sum(p["total_wall_s"] for p in parts)
-        # the POEMS settings of a part that ran POEMS (a part with the baselines only records the settings of then)
+        # the POEMS settings of a part that ran POEMS (a part with the baselines only records the settings of then),
+        # the baselines' settings of the part that ran the baselines
         poems = [p for p in parts if any(r["method"].startswith("POEM") for r in p["runs"])] or parts
-        settings = poems[0]["settings"]
-        if any(p["settings"] != settings for p in poems[1:]):
+        settings = dict(poems[0]["settings"])
+        if any(p["settings"]["model_kwargs"] != settings["model_kwargs"] for p in poems[1:]) or any(
+            p["settings"]["train_kwargs"] != settings["train_kwargs"] for p in poems[1:]
+        ):
             raise ValueError("The parts ran POEMS with different settings: merge only runs of one configuration.")
+        base = [p for p in parts if any(r["method"] in BASELINES for r in p["runs"])]
+        for key in BASELINE_SETTINGS:
+            values = [p["settings"].get(key) for p in base]
+            if any(v != values[0] for v in values[1:]):
+                raise ValueError(f"The parts ran the baselines with different {key!r}: merge one configuration.")
+            settings.pop(key, None)
+            if values and values[0] is not None:
+                settings[key] = values[0]
         write_results(args.out, args.name, records, prov, settings, wall, parts=sources)
         print(f"merged {len(records)} runs into {args.out / args.name}.json and .md")
         return

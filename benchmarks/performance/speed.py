@@ -23,7 +23,11 @@ settings (time: z-scoring + fit + projection). Each method's subtyping quality i
 ``poems_mu.tl.evaluate_subtyping``.
 
 ``shape``: seed 003's shape (21 samples, 132,129 + 6,980 features; synthetic rank-5 data, which has no subtypes, so
-time and POEMS's held-out ELBO only), the same split and the same three methods.
+time and POEMS's held-out ELBO only), the same split and the same methods.
+
+``--methods`` (``train``, ``shape``) runs some of the methods only: the rows of the others are kept from the
+existing ``speed_<part>.json``, whose provenance is recorded under ``kept`` (with the methods it covers), so a
+baseline whose settings changed is re-timed without re-training POEMS.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ import torch
 from _baselines import evaluate, fit_baseline, fit_poems, load_dataset, paper_split
 
 DENSITIES = (0.01, 0.03, 0.1, 0.3, 1.0)
+#: the methods of ``train`` and ``shape``
+METHODS = ("POEMS", "MOFA+", "MOFA-FLEX", "PCA")
 FEATURES = (2_500, 140_000)
 
 
@@ -112,7 +118,7 @@ def _time_methods(name: str, mdata, labels, args) -> list[dict]:
     train_kwargs = {"max_epochs": 20} if args.quick else None
     rows = []
     for seed in args.seeds:
-        for method in ("POEMS", "MOFA+", "MOFA-FLEX", "PCA"):
+        for method in args.methods:
             if method == "PCA" and seed != args.seeds[0]:
                 continue  # deterministic
             if method == "POEMS":
@@ -197,6 +203,18 @@ def report(out: Path) -> str:
             data = json.loads(path.read_text())
             prov = data.get("provenance")
             source = common.describe(prov) if prov else f"`{data['command']}` on {data['machine']}"
+            kept = data.get("kept", [])
+            if kept:
+                from_kept = {m for part in kept for m in part["methods"]}
+                rerun = [m for m in METHODS if m not in from_kept and any(r["method"] == m for r in data["rows"])]
+                sources = [f"{', '.join(rerun)}: {source}"]
+                for part in kept:
+                    old = part["provenance"]
+                    if isinstance(old.get("machine"), dict):
+                        sources.append(f"{', '.join(part['methods'])}: {common.describe(old)}")
+                    else:
+                        sources.append(f"{', '.join(part['methods'])}: `{old['command']}` on {old['machine']}")
+                source = ". ".join(sources)
             lines += ["", f"## {title}", "", source, "", *fmt(data["rows"])]
     return "\n".join(lines) + "\n"
 
@@ -206,6 +224,13 @@ def main(argv=None) -> None:
     parser.add_argument("what", choices=("density", "train", "shape", "report"))
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--datasets", nargs="+", default=["breast_tcga", "rosmap"])
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=list(METHODS),
+        choices=METHODS,
+        help="train/shape: the methods to run (the others' rows are kept from the existing results file)",
+    )
     args = parser.parse_args(argv)
     prov = common.provenance(__file__, argv)
     if args.what == "report":
@@ -213,7 +238,32 @@ def main(argv=None) -> None:
         return
     common.quiet()
     rows = {"density": bench_density, "train": bench_train, "shape": bench_shape}[args.what](args)
-    common.write_results(args.out / f"speed_{args.what}.json", {"rows": rows}, provenance=prov)
+    path = args.out / f"speed_{args.what}.json"
+    payload = {"rows": rows}
+    if args.what != "density" and set(args.methods) != set(METHODS) and path.exists():
+        payload = keep_other_methods(json.loads(path.read_text()), rows, args.methods)
+    common.write_results(path, payload, provenance=prov)
+
+
+def keep_other_methods(old: dict, rows: list[dict], methods) -> dict:
+    """The new ``rows`` of ``methods`` with the rows of the other methods kept from ``old`` (an earlier results
+    file), in the order data set, method (:data:`METHODS`), seed; ``kept`` lists, per earlier run, the methods whose
+    rows came from it and its provenance."""
+    kept_rows = [r for r in old["rows"] if r["method"] not in methods]
+    datasets = list(dict.fromkeys([r["dataset"] for r in old["rows"]] + [r["dataset"] for r in rows]))
+    merged = sorted(
+        kept_rows + rows, key=lambda r: (datasets.index(r["dataset"]), METHODS.index(r["method"]), r["seed"])
+    )
+    earlier = old.get("kept", [])
+    from_earlier = {m for part in earlier for m in part["methods"]}
+    own = {"methods": [m for m in METHODS if m not in from_earlier and any(r["method"] == m for r in old["rows"])]}
+    own["provenance"] = old.get("provenance") or {"command": old.get("command"), "machine": old.get("machine")}
+    parts = []
+    for part in [*earlier, own]:
+        still = [m for m in part["methods"] if m not in methods]
+        if still:
+            parts.append({"methods": still, "provenance": part["provenance"]})
+    return {"rows": merged, "kept": parts}
 
 
 if __name__ == "__main__":

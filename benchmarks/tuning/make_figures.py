@@ -60,7 +60,7 @@ def draw(args, max_epochs: int) -> dict:
     model.store_results(overwrite=True)
 
     # --- numbers -------------------------------------------------------------------------------------------
-    r2 = pm.tl.variance_explained(model)
+    r2 = pm.tl.variance_explained(model, store=True)  # pl.variance_explained(mdata) reads it below
     wide = r2.pivot(index="modality", columns="factor", values="r2").loc[model.modalities]
     wide = wide[model.factor_names() + ["total"]]
     print("\nVariance explained (R², leave-one-factor-out; 'total' = full model):")
@@ -73,7 +73,7 @@ def draw(args, max_epochs: int) -> dict:
     top = pm.tl.top_features(model, factor=top2, n=10)
     print(f"\nTop-10 features per modality of the two factors most associated with subtype ({top2}):")
     for (mod, fac), sub in top.groupby(["modality", "factor"], sort=False):
-        items = [f"{r.feature}({'+' if r.sign > 0 else '-'}{r.abs_weight:.2f})" for r in sub.itertuples()]
+        items = [f"{r.feature}({r.effective_signed:+.2f})" for r in sub.itertuples()]  # signed effective loading
         print(f"  {mod:8s} {fac:10s} " + ", ".join(items))
 
     cross = pm.tl.cross_omic_associations(model, fdr=args.fdr, n_top=args.n_top)
@@ -103,7 +103,7 @@ def draw(args, max_epochs: int) -> dict:
     pm.pl.variance_explained(mdata, min_r2=0.005, show=False, save=out("variance_explained"))
     pm.pl.factor_heatmap(mdata, "subtype", show=False, save=out("factor_heatmap"))
     pm.pl.cross_omic_network(cross, n_edges=30, show=False, save=out("cross_omic_network"))
-    pm.pl.subtype_correlations(mdata, "subtype", show=False, save=out("subtype_correlations"))
+    pm.pl.subtype_correlations(maps, show=False, save=out("subtype_correlations"))
     import matplotlib.pyplot as plt
     import scanpy as sc
 
