@@ -16,7 +16,7 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/accuracy/planted_recovery.py                  # the default grid
     OMP_NUM_THREADS=1 python benchmarks/accuracy/planted_recovery.py --n-latent 32 --lambda0 10 --epochs 50 150 \
-        --seeds 0 1 --w-init 0.5 0.1 --figure docs/_static/planted_recovery.png
+        --seeds 0 1 --w-init 0.5 0.1 --figure /tmp/planted_recovery.png
     OMP_NUM_THREADS=1 python benchmarks/accuracy/planted_recovery.py --quick          # first configuration, 10 epochs
 
 Every configuration's row goes to ``<out>/planted_recovery.json`` as it finishes (``--out``, default

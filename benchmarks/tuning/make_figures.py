@@ -1,8 +1,10 @@
-"""Train POEMS on breast_tcga with the defaults and draw every pm.pl plot into docs/_static/, with the numbers behind.
+"""Train POEMS on breast_tcga with the defaults and draw every pm.pl plot, with the numbers behind them.
+
+The figures go to ``--figures`` (default ``benchmarks/results/figures/``, not committed: no docs page uses them).
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/tuning/make_figures.py [--figures docs/_static] [--seeds 0] [--max-epochs 500]
+    OMP_NUM_THREADS=1 python benchmarks/tuning/make_figures.py [--figures DIR] [--seeds 0] [--max-epochs 500]
     OMP_NUM_THREADS=1 python benchmarks/tuning/make_figures.py --quick --figures /tmp/figures   # 20 epochs
 
 The numbers (the variance-explained table, the factor–subtype associations, the top-10 features per modality of the
@@ -31,7 +33,9 @@ matplotlib.use("Agg")
 
 def main(argv=None) -> None:
     parser = common.parser(__doc__, seeds=[0])
-    parser.add_argument("--figures", type=Path, default=common.ROOT / "docs" / "_static", help="figure folder")
+    parser.add_argument(
+        "--figures", type=Path, default=common.ROOT / "benchmarks" / "results" / "figures", help="figure folder"
+    )
     parser.add_argument("--max-epochs", type=int, default=500)
     parser.add_argument("--fdr", type=float, default=0.05)
     parser.add_argument("--n-top", type=int, default=50)
