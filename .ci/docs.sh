@@ -136,8 +136,8 @@ chrome() {
     --allow-file-access-from-files --user-data-dir="$profile" "$@" \
     2> >(grep -v -E "dbus|Fontconfig|sandbox|unexpected operator" >&2 || true)
 }
-# name:page:height (the quickstart screenshot is tall enough to show its first figures)
-for page in index:index.html:2000 quickstart:tutorials/01_quickstart.html:6000; do
+# name:page:height (the quickstart and reading screenshots are tall enough to show their first figures)
+for page in index:index.html:2000 quickstart:tutorials/01_quickstart.html:6000 reading:tutorials/06_reading_a_model.html:9000; do
   IFS=: read -r name rel height <<< "$page"
   file="$root/$build/html/$rel"
   chrome --window-size=1280,"$height" --hide-scrollbars --virtual-time-budget=10000 \
@@ -167,7 +167,8 @@ import sys
 from pathlib import Path
 
 shots = Path(sys.argv[1])
-expect = {"index": ("poems_mu", 1), "quickstart": ("Quickstart", 8)}  # (text in the title, at least n images)
+# page name: (text in its title, at least n images)
+expect = {"index": ("poems_mu", 1), "quickstart": ("Quickstart", 8), "reading": ("Reading a POEMS model", 6)}
 ok = True
 for name, (title, min_images) in expect.items():
     png = shots / f"{name}.png"
