@@ -28,7 +28,8 @@ def variance_explained_per_factor(model, mdata=None, batch_size: int | None = 25
 
 def order_factors(model) -> np.ndarray:
     """When training ends: prune the factors with no link left, and order the kept ones by the variance they explain
-    (largest first, MOFA+'s convention) over the training samples. Returns the kept factors' scores in the new order.
+    (largest first, MOFA+'s convention) over the training samples; the annotated factors (feature sets) stay first,
+    in the order of the sets. Returns the kept factors' scores in the new order.
     """
     module = model.module
     module.eval()
@@ -42,10 +43,11 @@ def order_factors(model) -> np.ndarray:
         )
     score = variance_explained_per_factor(model)
     kept = module.factor_index().cpu()
-    ranked = kept[np.argsort(-score, kind="stable")]
+    n_sets = module.n_annotated  # never pruned: the first n_sets kept factors, which keep their place
+    order = np.concatenate([np.arange(n_sets), n_sets + np.argsort(-score[n_sets:], kind="stable")])
     pruned = torch.nonzero(~module.factor_kept.cpu()).flatten()
-    permute_factors(module, torch.cat([ranked, pruned]))
-    return np.sort(score)[::-1].astype(np.float64)
+    permute_factors(module, torch.cat([kept[torch.as_tensor(order)], pruned]))
+    return score[order].astype(np.float64)
 
 
 def check_thresholds(min_variance: float, min_weight: float) -> None:

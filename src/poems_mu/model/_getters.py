@@ -91,8 +91,11 @@ class GettersMixin:
         return pd.DataFrame(res["alpha"], index=res["obs_names"].copy(), columns=list(self.modalities))
 
     def factor_names(self) -> list[str]:
-        """Names of the latent factors: ``factor_1 … factor_K``."""
-        return [f"factor_{k + 1}" for k in range(self.module.n_factors)]
+        """Names of the factors in use, in order: the feature sets' (annotated factors, named by their ``source``)
+        first, then the free factors ``factor_1, factor_2, …``.
+        """
+        sets = list(self.feature_set_names)
+        return sets + [f"factor_{k + 1}" for k in range(self.module.n_factors - len(sets))]
 
     def get_loadings(self, modality: str) -> pd.DataFrame:
         """Feature-to-factor matrix ``W`` of one modality.

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 from mudata import MuData
 from scvi.data import AnnDataManager
 from scvi.data._manager import AnnDataManagerValidationCheck
@@ -23,6 +24,7 @@ from poems_mu.data._checks import (
     warn_constant_features,
 )
 from poems_mu.data._covariates import covariate_keys, resolve_size_factor_keys
+from poems_mu.data._feature_sets import FeatureSets, resolve_feature_sets
 from poems_mu.data._query import check_query_data, held_modalities
 from poems_mu.data._registry import mudata_fields, observed_rows, registered_modalities
 from poems_mu.data._statistics import feature_statistics, resolve_likelihoods
@@ -112,6 +114,18 @@ class POEMS(
         keeps at least one) while still reconstructing all of them, so that the decoders learn to work from the
         posterior of a subset: what :meth:`impute` asks of them. 0 trains on every sample's full set; the docs
         recommend 0.25 with a count modality.
+    feature_sets
+        Known feature sets (gene sets, pathways) that guide factors, in decoupler's long format: one DataFrame with
+        columns ``modality``, ``source`` and ``target`` (what :func:`~poems_mu.datasets.breast_tcga_feature_sets`
+        returns) or ``{modality: net}`` with columns ``source`` and ``target``. Each ``source`` is one set, one
+        *annotated factor* named by that string, whichever modalities list it; the model adds up to ``n_latent`` free
+        factors beside them. Targets that are not features of their modality are left out; a set with no feature
+        left is an error. See :func:`~poems_mu.tl.refined_sets` for what the data did to each set.
+    feature_set_confidence
+        Prior probability that a link of an annotated factor is in the slab for a member of the set (a non-member:
+        one minus it), in place of the factor's learned rate θ_k; in a modality where a set has no entry its links
+        keep θ_k. At 0.99 (MuVI's and MOFA-FLEX's default) a member's link is penalised at about ``λ1`` and others
+        at about ``λ0`` until the data say otherwise: the data can still drop members and add features.
     likelihood
         Likelihood of each modality: one name for all, or ``{modality: name}`` (unnamed modalities are Gaussian).
         ``"gaussian"``: continuous data, standardised per feature. ``"nb"``: raw counts (negative binomial with a
@@ -162,11 +176,14 @@ class POEMS(
         links_dense_every: int = DEFAULTS.links_dense_every,
         modality_dropout: float = DEFAULTS.modality_dropout,
         likelihood: str | Mapping[str, str] = DEFAULTS.likelihood,
+        feature_sets: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
+        feature_set_confidence: float = DEFAULTS.feature_set_confidence,
     ):
         self.init_params_ = self._get_init_params(locals())
-        hparams = Hyperparameters(**self.init_params_["non_kwargs"])
+        hparams = Hyperparameters(**{k: v for k, v in self.init_params_["non_kwargs"].items() if k != "feature_sets"})
         super().__init__(mdata)
         self.modalities = registered_modalities(self.adata_manager)
+        sets = self._resolve_feature_sets(feature_sets, hparams)
         n_features = [self.summary_stats[f"n_{x_key(m)}"] for m in self.modalities]
         rows = observed_rows(self.adata_manager)
         names = resolve_likelihoods(hparams.likelihood, self.modalities)
@@ -183,6 +200,7 @@ class POEMS(
             "hparams": hparams,
             "likelihoods": names,
             "n_covariates": n_covariates,
+            "set_members": None if sets is None else [sets.prior_members(m) for m in self.modalities],
         }
         self.module = self._module_cls(**self._module_inputs)
         n_obs = np.stack([r >= 0 for r in rows], axis=1).sum(0)
@@ -194,8 +212,24 @@ class POEMS(
             )
             + f"), n_latent={h.n_latent}, decoder={h.decoder}, gating={h.gating}, prior_expert={h.prior_expert}, "
             f"kl_weight={h.kl_weight}, lambda0={h.lambda0}, lambda1={h.lambda1}, likelihoods={self.likelihoods}, "
-            f"covariate columns: {n_covariates}."
+            f"covariate columns: {n_covariates}" + ("." if sets is None else f", feature sets: {len(sets.names)}.")
         )
+
+    def _resolve_feature_sets(self, feature_sets, hparams: Hyperparameters) -> FeatureSets | None:
+        """Match ``feature_sets`` to the features; keep them in the init parameters as plain lists (a saved model
+        then needs no pickle, and loading it rebuilds the same sets).
+        """
+        #: names of the feature sets (the annotated factors), in order
+        self.feature_set_names: list[str] = []
+        if feature_sets is None:
+            return None
+        if hparams.decoder != "sparse":
+            raise ValueError("`feature_sets` guide the links of the sparse decoder: use decoder='sparse'.")
+        var_names = {m: list(self.adata.mod[m].var_names) for m in self.modalities}
+        sets = resolve_feature_sets(feature_sets, var_names)
+        self.feature_set_names = list(sets.names)
+        self.init_params_["non_kwargs"]["feature_sets"] = sets.record
+        return sets
 
     # ------------------------------------------------------------------------------------------------------
     # setup

@@ -21,8 +21,8 @@ def permute_factors(module, order: torch.Tensor) -> None:
 
     Every tensor indexed by the factors moves with them: the encoders' mean and log-variance units, the gate's layer
     norms and the matching inputs of its first layer, the columns of W and rows of A (sparse decoders) or the inputs
-    of the first layer (dense ones), p* and θ of the priors, and ``factor_kept``. The model's outputs are unchanged
-    but for the order of the factors.
+    of the first layer (dense ones), p*, θ and the sets' prior odds of the priors, ``factor_kept`` and the factor
+    penalty's weights. The model's outputs are unchanged but for the order of the factors.
     """
     order = order.to(module.factor_kept.device)
     k = module.n_latent
@@ -47,7 +47,11 @@ def permute_factors(module, order: torch.Tensor) -> None:
     for prior in module.priors or []:
         _cols(prior.p_star, order)
         _rows(prior.theta, order)
+        if prior.prior_logit is not None:
+            _cols(prior.prior_logit, order)
+            _cols(prior.prior_given, order)
     _rows(module.factor_kept, order)
+    _rows(module.factor_penalty_weights, order)
     _rows(module.factor_empty_for, order)
     module.refresh_factors()
 
@@ -56,7 +60,9 @@ def permute_factors(module, order: torch.Tensor) -> None:
 def prune_empty_factors(module, patience: int = 1) -> int:
     """Prune the kept factors of ``module`` whose column of W has been exactly 0 in every modality at ``patience``
     consecutive calls (once per epoch in training; ``factor_empty_for`` counts them); returns how many were pruned.
-    While no factor reaches any feature nothing is pruned: a model keeps at least one factor.
+    While no factor reaches any feature nothing is pruned: a model keeps at least one factor. The annotated factors
+    (the first ``module.n_annotated``) are never pruned: an empty one stays, and the active-factor rule calls it
+    inactive.
     """
     if module.priors is None:
         return 0
@@ -65,6 +71,7 @@ def prune_empty_factors(module, patience: int = 1) -> int:
     if not bool((reaches & module.factor_kept).any()):
         return 0
     prune = module.factor_kept & (module.factor_empty_for >= patience)
+    prune[: module.n_annotated] = False
     pruned = int(prune.sum())
     if pruned:
         module.factor_kept &= ~prune

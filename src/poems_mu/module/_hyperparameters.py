@@ -53,6 +53,7 @@ class Hyperparameters:
     links_dense_every: int = 10
     modality_dropout: float = 0.0
     likelihood: str | Mapping[str, str] = "gaussian"
+    feature_set_confidence: float = 0.99
 
     def __post_init__(self):
         if not is_int(self.n_latent) or not 1 <= self.n_latent <= MAX_LATENT:
@@ -90,6 +91,9 @@ class Hyperparameters:
                 f"{self.links_dense_every!r}."
             )
         check_unit_interval(self.modality_dropout, "modality_dropout")
+        c = self.feature_set_confidence
+        if not is_real(c) or not 0.5 < c < 1:
+            raise ValueError(f"feature_set_confidence must be a number in (0.5, 1), got {c!r}.")
         # `likelihood` names modalities: it is checked against them when the model resolves it per modality
         object.__setattr__(self, "n_latent", int(self.n_latent))
         object.__setattr__(self, "prior_expert", bool(self.prior_expert))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
@@ -19,6 +20,8 @@ from poems_mu.nn import (
     ModalityEncoder,
     SparseDecoder,
     SpikeSlabLasso,
+    annotated_prior_logits,
+    count_sets,
     drop_experts,
     make_likelihood,
     product_of_experts,
@@ -26,6 +29,7 @@ from poems_mu.nn import (
 )
 
 from ._hyperparameters import Hyperparameters
+from ._sparsity import LINK_THRESHOLD, sparsity_metrics, sparsity_statistics
 
 
 class POEMSModule(BaseModuleClass):
@@ -62,6 +66,9 @@ class POEMSModule(BaseModuleClass):
         Likelihood name of each modality (see :data:`~poems_mu.nn.LIKELIHOODS`).
     n_covariates
         Number C of encoded covariate columns (0: no covariates).
+    set_members
+        Feature sets, per modality a (D × A) array (see :func:`~poems_mu.nn.annotated_prior_logits`), or ``None``.
+        Their A annotated factors come first, before the ``n_latent`` free ones, and are never pruned.
 
     """
 
@@ -73,12 +80,15 @@ class POEMSModule(BaseModuleClass):
         hparams: Hyperparameters,
         likelihoods: Sequence[str],
         n_covariates: int = 0,
+        set_members: Sequence[np.ndarray | None] | None = None,
     ):
         super().__init__()
         h = hparams
         self.hparams = hparams
         self.modalities = list(modalities)
-        self.n_latent = h.n_latent
+        self.n_annotated = count_sets(set_members)
+        self.n_latent = self.n_annotated + h.n_latent
+        n_latent = self.n_latent
         self.n_covariates = int(n_covariates)
         self.kl_weight = float(h.kl_weight)
         self.prior_expert = h.prior_expert
@@ -86,25 +96,29 @@ class POEMSModule(BaseModuleClass):
         self.decoder_type = h.decoder
         self.encoders = nn.ModuleList(
             [
-                ModalityEncoder(d + self.n_covariates, h.n_latent, h.n_hidden_encoder, h.n_layers_encoder, h.dropout)
+                ModalityEncoder(d + self.n_covariates, n_latent, h.n_hidden_encoder, h.n_layers_encoder, h.dropout)
                 for d in n_features
             ]
         )
-        self.gate = GatingNetwork(len(self.modalities), h.n_latent, h.n_hidden_gate, fixed=h.gating == "fixed")
+        self.gate = GatingNetwork(len(self.modalities), n_latent, h.n_hidden_gate, fixed=h.gating == "fixed")
         if h.decoder == "sparse":
             chunking = {"chunk_size": h.chunk_size, "max_chunk_bytes": h.max_chunk_bytes}
             links = {"links": h.decoder_links, "links_dense_every": h.links_dense_every}
             self.decoders = nn.ModuleList(
                 [
-                    SparseDecoder(d, h.n_latent, h.n_hidden_decoder, w_init_scale=h.w_init_scale, **chunking, **links)
+                    SparseDecoder(d, n_latent, h.n_hidden_decoder, w_init_scale=h.w_init_scale, **chunking, **links)
                     for d in n_features
                 ]
             )
+            logits = annotated_prior_logits(set_members, n_features, h.n_latent, h.feature_set_confidence)
             self.priors = nn.ModuleList(
-                [SpikeSlabLasso(d, h.n_latent, h.lambda0, h.lambda1, h.ssl_a, h.ssl_b) for d in n_features]
+                [
+                    SpikeSlabLasso(d, n_latent, h.lambda0, h.lambda1, h.ssl_a, h.ssl_b, prior_logit=logit)
+                    for d, logit in zip(n_features, logits, strict=True)
+                ]
             )
         else:
-            self.decoders = nn.ModuleList([DenseDecoder(d, h.n_latent, h.n_hidden_decoder) for d in n_features])
+            self.decoders = nn.ModuleList([DenseDecoder(d, n_latent, h.n_hidden_decoder) for d in n_features])
             self.priors = None
         self.likelihoods = nn.ModuleList(
             [
@@ -112,9 +126,13 @@ class POEMSModule(BaseModuleClass):
                 for name, d, stats in zip(likelihoods, n_features, statistics, strict=True)
             ]
         )
-        self.register_buffer("factor_kept", torch.ones(h.n_latent, dtype=torch.bool))
-        self.register_buffer("factor_empty_for", torch.zeros(h.n_latent, dtype=torch.int64))
+        self.register_buffer("factor_kept", torch.ones(n_latent, dtype=torch.bool))
+        self.register_buffer("factor_empty_for", torch.zeros(n_latent, dtype=torch.int64))
         self.factor_penalty_weight = float(h.lambda_factor) * math.sqrt(sum(n_features))
+        # per factor: λ_f √D for a free factor; 0 for an annotated one, which its set's prior governs instead
+        weights = torch.full((n_latent,), self.factor_penalty_weight)
+        weights[: self.n_annotated] = 0.0
+        self.register_buffer("factor_penalty_weights", weights, persistent=False)
         self._kept = None  # the indices of the kept factors, or None while every factor is kept
         self.register_load_state_dict_post_hook(lambda module, keys: module.refresh_factors())
         self.covariate_effects = None
@@ -124,6 +142,12 @@ class POEMSModule(BaseModuleClass):
             for dec, stats in zip(self.decoders, statistics, strict=True):
                 bias = dec.b if h.decoder == "sparse" else dec.net[-1].bias
                 bias.copy_(torch.as_tensor(stats.bias, dtype=bias.dtype))
+            for dec, members in zip(self.decoders, set_members or [], strict=False):
+                # an annotated factor starts as its set: links to its members only (the data may add others)
+                start = torch.zeros_like(dec.W[:, : self.n_annotated])
+                if members is not None:
+                    start = torch.as_tensor(np.nan_to_num(np.asarray(members, dtype=np.float32)))
+                dec.W[:, : self.n_annotated] *= start
 
     # -- the factors in use --------------------------------------------------------------------------------------
     @property
@@ -304,11 +328,13 @@ class POEMSModule(BaseModuleClass):
         return sum(prior.penalty(dec.W) for prior, dec in zip(self.priors, self.decoders, strict=True))
 
     def factor_penalty(self) -> torch.Tensor:
-        """The factor penalty ``λ_f √D Σ_k ‖W_{:,k}‖₂`` over all modalities (not divided by n; 0 without it)."""
+        """The factor penalty ``λ_f √D Σ_k ‖W_{:,k}‖₂`` over all modalities and the free factors (not divided by n;
+        0 without it).
+        """
         if self.priors is None or self.factor_penalty_weight == 0:
             return torch.zeros((), device=self.factor_kept.device)
         norm = torch.sqrt(sum(dec.W.square().sum(0) for dec in self.decoders))
-        return self.priors[0].penalty_scale * self.factor_penalty_weight * norm.sum()
+        return self.priors[0].penalty_scale * (self.factor_penalty_weights * norm).sum()
 
     # -- the spike-and-slab side: W, the proximal step, the E-step ---------------------------------------------
     def sparse_weights(self) -> list[torch.nn.Parameter]:
@@ -340,7 +366,7 @@ class POEMSModule(BaseModuleClass):
                 for s, w in zip(step_sizes, ws, strict=True)
             ]
             step = sum(sums) / sum(w.shape[0] for w in ws)
-            shrink_columns(ws, step * self.priors[0].penalty_scale * self.factor_penalty_weight / n_obs)
+            shrink_columns(ws, step * self.priors[0].penalty_scale * self.factor_penalty_weights / n_obs)
         if self._kept is not None:  # a pruned factor stays out: its column stays 0 whatever the optimizer's momentum
             for w in ws:
                 w.mul_(self.factor_kept)
@@ -354,41 +380,12 @@ class POEMSModule(BaseModuleClass):
             prior.e_step(dec.W)
 
     #: ``|W|`` above this counts as a link in the sparsity statistics (the paper's threshold)
-    LINK_THRESHOLD = 0.01
+    LINK_THRESHOLD = LINK_THRESHOLD
 
-    @torch.no_grad()
     def sparsity_statistics(self) -> dict[str, dict[str, torch.Tensor]]:
-        """Per modality: θ mean over the kept factors (``theta``), share of ``|W| > 0.01`` over all K columns
-        (``density``) and over the kept factors (``density_kept``), links (``|W| > 0.01``) per feature
-        (``links_per_feature``), share of exact zeros (``zeros``) and of slab links p* > 0.5 (``slab``), and the number
-        of factors with a non-zero link (``factors``); empty for the dense decoder.
-        """
-        out = {}
-        kept = self.factor_index()
-        for mod, prior, dec in zip(self.modalities, self.priors or [], self.decoders, strict=False):
-            links = dec.W.abs() > self.LINK_THRESHOLD
-            out[mod] = {
-                "theta": prior.theta.index_select(0, kept).double().mean(),
-                "density": links.double().mean(),
-                "density_kept": links.index_select(1, kept).double().mean(),
-                "links_per_feature": links.sum(1).double().mean(),
-                "zeros": (dec.W == 0).double().mean(),
-                "slab": (prior.p_star > 0.5).double().mean(),
-                "factors": (dec.W != 0).any(0).sum(),
-            }
-        return out
+        """Per modality, W's sparsity (see :func:`~poems_mu.module._sparsity.sparsity_statistics`)."""
+        return sparsity_statistics(self)
 
     def sparsity_metrics(self) -> dict[str, torch.Tensor]:
-        """:meth:`sparsity_statistics` under the names of the training history (``W_density_<modality>``, ...), and
-        the number of factors in use (``n_factors``).
-        """
-        names = {"theta": "theta", "density": "W_density", "zeros": "W_zero", "slab": "W_slab"}
-        out = {
-            f"{names[k]}_{mod}": value
-            for mod, stats in self.sparsity_statistics().items()
-            for k, value in stats.items()
-            if k in names
-        }
-        if self.priors is not None:
-            out["n_factors"] = torch.tensor(float(self.n_factors))
-        return out
+        """The sparsity statistics under the training history's names (see :func:`~poems_mu.module._sparsity`)."""
+        return sparsity_metrics(self)

@@ -18,7 +18,7 @@ from ._likelihoods import (
 )
 from ._poe import drop_experts, product_of_experts
 from ._sparse_decoder import DenseDecoder, SparseDecoder
-from ._ssl_prior import SpikeSlabLasso, shrink_columns
+from ._ssl_prior import SpikeSlabLasso, annotated_prior_logits, count_sets, shrink_columns
 
 __all__ = [
     "LIKELIHOODS",
@@ -33,6 +33,8 @@ __all__ = [
     "NegativeBinomialLikelihood",
     "SparseDecoder",
     "SpikeSlabLasso",
+    "annotated_prior_logits",
+    "count_sets",
     "drop_experts",
     "likelihood_class",
     "likelihood_with_parameter",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -32,6 +36,10 @@ class SpikeSlabLasso(nn.Module):
         Slab rate λ1 (small; ``λ0 > λ1 > 0``).
     a, b
         Beta prior on θ; ``b=None`` uses ``b = D``.
+    prior_logit
+        Optional (D × K) log prior odds of each link being in the slab, which replace ``logit θ_k`` in the E-step
+        where they are finite (the links of annotated factors: high for a feature of the set, low for the others);
+        NaN entries keep ``θ_k``. A buffer, never learned.
 
     """
 
@@ -43,6 +51,7 @@ class SpikeSlabLasso(nn.Module):
         lambda1: float,
         a: float,
         b: float | None,
+        prior_logit: torch.Tensor | None = None,
     ):
         super().__init__()
         self.n_features = n_features
@@ -53,6 +62,15 @@ class SpikeSlabLasso(nn.Module):
         self.register_buffer("theta", torch.full((n_latent,), 0.5))
         self.register_buffer("lambda0_now", torch.tensor(self.lambda0))
         self.register_buffer("penalty_scale", torch.tensor(1.0))
+        # the given log odds (0 elsewhere) and where they are given; None: not in the state (a model without sets)
+        given = None
+        if prior_logit is not None:
+            if tuple(prior_logit.shape) != (n_features, n_latent):
+                raise ValueError(f"prior_logit must be ({n_features}, {n_latent}), got {tuple(prior_logit.shape)}.")
+            given = ~torch.isnan(prior_logit)
+            prior_logit = torch.where(given, prior_logit, 0.0).to(torch.float32)
+        self.register_buffer("prior_logit", prior_logit)
+        self.register_buffer("prior_given", given)
 
     @torch.no_grad()
     def anneal(self, fraction: float, mode: str = "scale") -> None:
@@ -89,13 +107,18 @@ class SpikeSlabLasso(nn.Module):
 
     @torch.no_grad()
     def e_step(self, w: torch.Tensor) -> None:
-        """Update ``p*`` and ``θ`` from the current ``w`` (in log space: no under/overflow for large ``|w|``)."""
+        """Update ``p*`` and ``θ`` from the current ``w`` (in log space: no under/overflow for large ``|w|``); where
+        ``prior_logit`` is finite it stands in for ``logit θ_k``.
+        """
         aw = w.detach().abs()
         theta = self.theta.clamp(_THETA_EPS, 1 - _THETA_EPS)
         # logit p* = log(slab density / spike density), formed as one difference so that a huge |w| gives +inf
         # (p* = 1), never inf - inf
         lam0 = self.lambda0_now
-        logit = (torch.log(theta) - torch.log1p(-theta)) + torch.log(self.lambda1 / lam0)
+        prior = torch.log(theta) - torch.log1p(-theta)
+        if self.prior_logit is not None:
+            prior = torch.where(self.prior_given, self.prior_logit, prior)
+        logit = prior + torch.log(self.lambda1 / lam0)
         self.p_star.copy_(torch.sigmoid(logit + (lam0 - self.lambda1) * aw))
         theta_new = (self.p_star.sum(0) + self.a - 1) / (self.a + self.b + self.n_features - 2)
         self.theta.copy_(theta_new.clamp(_THETA_EPS, 1 - _THETA_EPS))
@@ -112,3 +135,37 @@ def shrink_columns(ws: list[torch.Tensor], thresholds: torch.Tensor) -> None:
     scale = (1 - thresholds / norm.clamp_min(torch.finfo(norm.dtype).tiny)).clamp_min(0.0)
     for w in ws:
         w.mul_(scale)
+
+
+def count_sets(set_members: Sequence[np.ndarray | None] | None) -> int:
+    """Number of feature sets in ``set_members`` (see :func:`annotated_prior_logits`); 0 for ``None``."""
+    if set_members is None:
+        return 0
+    sizes = {m.shape[1] for m in set_members if m is not None}
+    if len(sizes) != 1:
+        raise ValueError("set_members must give the same number of sets for every modality that has them.")
+    return sizes.pop()
+
+
+def annotated_prior_logits(
+    set_members: Sequence[np.ndarray | None] | None, n_features: Sequence[int], n_free: int, confidence: float
+) -> list[torch.Tensor | None]:
+    """Per modality, the (D × (A + n_free)) log prior odds of the links for :class:`SpikeSlabLasso` (``prior_logit``),
+    or ``None`` everywhere without sets.
+
+    ``set_members`` holds per modality a (D × A) array: 1 for a member of set k (log odds ``logit(confidence)``), 0
+    for a non-member (``−logit(confidence)``), NaN where set k has no entry (``θ_k`` in the E-step), or ``None`` for
+    a modality with no entry for any set. The ``n_free`` columns after the A annotated ones are NaN.
+    """
+    if set_members is None:
+        return [None] * len(n_features)
+    n_sets = count_sets(set_members)
+    logit = math.log(confidence) - math.log1p(-confidence)
+    out = []
+    for d, members in zip(n_features, set_members, strict=True):
+        odds = torch.full((d, n_sets + n_free), float("nan"))
+        if members is not None:
+            m = torch.as_tensor(np.asarray(members, dtype=np.float64), dtype=torch.float32)
+            odds[:, :n_sets] = torch.where(torch.isnan(m), m, (2 * m - 1) * logit)
+        out.append(odds)
+    return out

@@ -11,6 +11,7 @@ from ._factor_scatter import factors
 from ._factors import factor_heatmap
 from ._gates import gates
 from ._loadings import loadings
+from ._refined_sets import refined_sets
 from ._stability import factor_stability
 from ._subtypes import subtype_correlations
 from ._top_features import top_features
@@ -25,6 +26,7 @@ __all__ = [
     "factors",
     "gates",
     "loadings",
+    "refined_sets",
     "subtype_correlations",
     "top_features",
     "variance_explained",

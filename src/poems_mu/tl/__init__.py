@@ -7,6 +7,7 @@ from ._evaluate import evaluate_subtyping, summarize_subtyping
 from ._factor_associations import factor_associations
 from ._factors import active_factors
 from ._refine import refine_associations
+from ._refined_sets import feature_set_summary, refined_sets
 from ._stability import factor_stability
 from ._subtypes import subtype_correlations
 from ._summary import ModelSummary, summary
@@ -22,7 +23,9 @@ __all__ = [
     "evaluate_subtyping",
     "factor_associations",
     "factor_stability",
+    "feature_set_summary",
     "refine_associations",
+    "refined_sets",
     "subtype_correlations",
     "summarize_subtyping",
     "summary",

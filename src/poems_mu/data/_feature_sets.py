@@ -1,0 +1,168 @@
+"""Feature sets given to a POEMS model: checked, matched to the features of each modality, and written as plain lists.
+
+A set is one ``source`` of decoupler's long format (``source``, ``target``): the same ``source`` in several
+modalities is one set, and becomes one annotated factor of the model, named by that string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: how free factors are named; a set may not take such a name
+FREE_FACTOR_PREFIX = "factor_"
+
+
+@dataclass(frozen=True)
+class FeatureSets:
+    """Feature sets matched to a model's modalities.
+
+    Attributes
+    ----------
+    names
+        The sets, in order of first appearance (modalities in the model's order): the annotated factors' names.
+    members
+        Per modality, a boolean ``(n_features, n_sets)`` matrix: feature j is a member of set k.
+    listed
+        Per modality, a boolean ``(n_sets,)`` vector: the set has an entry in this modality (otherwise its links
+        there keep the uninformed prior).
+    record
+        ``{modality: {"source": [...], "target": [...]}}``: the members found in the data, as plain lists (what a
+        saved model keeps, and what :class:`~poems_mu.POEMS` accepts again).
+    n_absent
+        Per set, how many of its listed targets are not features of the data (left out).
+
+    """
+
+    names: list[str]
+    members: dict[str, np.ndarray]
+    listed: dict[str, np.ndarray]
+    record: dict[str, dict[str, list[str]]]
+    n_absent: dict[str, int]
+
+    def prior_members(self, modality: str) -> np.ndarray:
+        """``(n_features, n_sets)``: 1 for a member, 0 for another feature, NaN in the columns of the sets with no
+        entry in ``modality`` (the module's ``set_members``).
+        """
+        return np.where(self.listed[modality][None, :], self.members[modality].astype(np.float64), np.nan)
+
+
+def _as_table(net, modality: str | None) -> pd.DataFrame:
+    where = "`feature_sets`" if modality is None else f"`feature_sets[{modality!r}]`"
+    if isinstance(net, pd.DataFrame):
+        table = net
+    elif isinstance(net, Mapping) and {"source", "target"} <= set(net):
+        table = pd.DataFrame({"source": list(net["source"]), "target": list(net["target"])})
+    else:
+        raise TypeError(
+            f"{where} must be a DataFrame with columns 'source' and 'target' (decoupler's long format), got "
+            f"{type(net).__name__}."
+        )
+    needed = ["source", "target"] if modality is not None else ["modality", "source", "target"]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{where} lacks the column(s) {missing}: it needs {needed} (decoupler's long format"
+            + (", with the modality of each row)." if modality is None else ").")
+        )
+    return table
+
+
+def _long_table(feature_sets) -> pd.DataFrame:
+    """One table (modality, source, target) from either accepted form; the user's objects are not modified."""
+    if isinstance(feature_sets, pd.DataFrame):
+        table = _as_table(feature_sets, None)
+        return pd.DataFrame(
+            {"modality": table["modality"].to_numpy(), "source": table["source"].to_numpy(), "target": table["target"]}
+        )
+    if isinstance(feature_sets, Mapping):
+        parts = []
+        for mod, net in feature_sets.items():
+            table = _as_table(net, str(mod))
+            parts.append(
+                pd.DataFrame(
+                    {"modality": str(mod), "source": table["source"].to_numpy(), "target": table["target"].to_numpy()}
+                )
+            )
+        if parts:
+            return pd.concat(parts, ignore_index=True)
+        return pd.DataFrame(columns=["modality", "source", "target"])
+    raise TypeError(
+        "`feature_sets` must be a mapping {modality: net} or one DataFrame with columns 'modality', 'source' and "
+        f"'target', got {type(feature_sets).__name__}."
+    )
+
+
+def _check_values(table: pd.DataFrame, modalities: Sequence[str]) -> None:
+    if table.empty:
+        raise ValueError("`feature_sets` holds no set: pass None for a model without sets.")
+    for col in ("modality", "source", "target"):
+        bad = [v for v in table[col] if not isinstance(v, str) or not v]
+        if bad:
+            raise TypeError(f"Every {col!r} of `feature_sets` must be a non-empty string, got {bad[0]!r}.")
+    unknown = sorted(set(table["modality"]) - set(modalities))
+    if unknown:
+        raise ValueError(
+            f"`feature_sets` names modalities {unknown} that the model does not have (it has {list(modalities)})."
+        )
+    repeated = table[table.duplicated(["modality", "source", "target"], keep=False)]
+    if len(repeated):
+        row = repeated.iloc[0]
+        raise ValueError(
+            f"Set {row['source']!r} lists feature {row['target']!r} of modality {row['modality']!r} more than once; "
+            "drop the repeated rows (e.g. `net.drop_duplicates(['source', 'target'])`)."
+        )
+    clash = sorted({s for s in table["source"] if s.startswith(FREE_FACTOR_PREFIX) and s[7:].isdigit()})
+    if clash:
+        raise ValueError(
+            f"Sets {clash} take the names of free factors ({FREE_FACTOR_PREFIX}1, {FREE_FACTOR_PREFIX}2, ...); "
+            "rename them."
+        )
+
+
+def resolve_feature_sets(feature_sets, var_names: Mapping[str, Sequence[str]]) -> FeatureSets:
+    """Check ``feature_sets`` and match it to the features ``var_names`` of each modality (in the model's order).
+
+    Targets that are not features of their modality are left out (counted in ``n_absent``); a set left with no
+    feature in any modality is an error naming it.
+    """
+    modalities = list(var_names)
+    table = _long_table(feature_sets)
+    _check_values(table, modalities)
+    order = {m: i for i, m in enumerate(modalities)}
+    table = table.assign(_mod=table["modality"].map(order)).sort_values("_mod", kind="stable")
+    names = list(dict.fromkeys(table["source"]))
+    index = {s: k for k, s in enumerate(names)}
+    members, listed, record = {}, {}, {}
+    present = np.zeros(len(names), dtype=bool)
+    absent = dict.fromkeys(names, 0)
+    for mod in modalities:
+        rows = table[table["modality"] == mod]
+        features = {str(f): j for j, f in enumerate(var_names[mod])}
+        mat = np.zeros((len(features), len(names)), dtype=bool)
+        has = np.zeros(len(names), dtype=bool)
+        kept_source, kept_target = [], []
+        for source, target in zip(rows["source"], rows["target"], strict=True):
+            k = index[source]
+            has[k] = True
+            j = features.get(target)
+            if j is None:
+                absent[source] += 1
+                continue
+            mat[j, k] = True
+            kept_source.append(source)
+            kept_target.append(target)
+        members[mod], listed[mod] = mat, has & mat.any(0)
+        present |= mat.any(0)
+        if kept_source:
+            record[mod] = {"source": kept_source, "target": kept_target}
+    empty = [s for s, ok in zip(names, present, strict=True) if not ok]
+    if empty:
+        raise ValueError(
+            f"Feature sets {empty} name no feature of the data (their targets must be var_names of the modality "
+            "they are listed for); drop them or map their identifiers to the features' names."
+        )
+    return FeatureSets(names=names, members=members, listed=listed, record=record, n_absent=absent)

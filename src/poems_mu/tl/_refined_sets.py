@@ -1,0 +1,156 @@
+"""What the data did to the feature sets given to a model (``POEMS(feature_sets=...)``): per feature and per set."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from mudata import MuData
+
+from poems_mu.data._feature_sets import resolve_feature_sets
+from poems_mu.module._sparsity import LINK_THRESHOLD
+
+from ._common import is_model
+from ._factors import active_factors
+from ._top_features import pstar_threshold
+
+COLUMNS = ("set", "modality", "feature", "in_set", "status", "W", "p_star", "effective")
+STATUSES = ("kept", "dropped", "added")
+
+
+def _check_model(model) -> None:
+    if not is_model(model):
+        raise TypeError(
+            f"`model` must be a trained poems_mu.POEMS model (the sets live in the model), got {type(model).__name__}."
+        )
+    if not model.is_trained_:
+        raise ValueError("The model is not trained yet: call `model.train()` first.")
+    if not model.feature_set_names:
+        raise ValueError("The model has no feature sets: train one with `POEMS(mdata, feature_sets=...)`.")
+
+
+def refined_sets(model, mdata: MuData | None = None, *, threshold: float = LINK_THRESHOLD) -> pd.DataFrame:
+    """Each feature set as the model refined it: its members, and the features the data added.
+
+    An annotated factor's links start from the set (``feature_set_confidence``); training moves them. Per set and per
+    modality where the set lists members, a row for every member found in the data and for every other feature the
+    data added:
+
+    * ``kept``: a member whose link is non-zero (``|W| > threshold``), the model's MAP estimate keeps it;
+    * ``dropped``: a member whose link the data did not support (``|W| ≤ threshold``; exactly 0 after the proximal
+      step in most cases);
+    * ``added``: a feature outside the set whose link is as strong as the slab needs at even prior odds,
+      ``|W| > log(λ0/λ1) / (λ0 − λ1)`` (where ``p*`` would pass 0.5 with θ = 0.5; 0.256 at the defaults): the data
+      gave it the weight of a member although its prior was ``1 − feature_set_confidence``. (A smaller non-zero
+      link, kept under the spike, says little; ``p*`` itself stays below 0.5 for such features unless ``|W|``
+      also overcomes the prior odds.)
+
+    In modalities where a set has no entry its factor's links follow the uninformed prior: read them with
+    :func:`~poems_mu.tl.top_features`.
+
+    Parameters
+    ----------
+    model
+        A trained :class:`~poems_mu.POEMS` model with ``feature_sets``.
+    mdata
+        MuData the effective loadings are computed over (default: the training MuData).
+    threshold
+        ``|W|`` above which a member's link counts as kept (the package's link threshold, 0.01).
+
+    Returns
+    -------
+    DataFrame with ``set``, ``modality``, ``feature``, ``in_set``, ``status`` (``kept``, ``dropped``, ``added``),
+    ``W`` (signed loading), ``p_star`` and ``effective`` (the unsigned effective loading, as in
+    :func:`~poems_mu.tl.top_features`), sorted by set, modality, status and ``effective``.
+
+    """
+    _check_model(model)
+    if not (np.isfinite(threshold) and threshold >= 0):
+        raise ValueError(f"`threshold` must be a finite number >= 0, got {threshold!r}.")
+    sets = _model_sets(model)
+    h = model.module.hparams
+    added_above = float(pstar_threshold(0.5, h.lambda0, h.lambda1)[()])
+    rows = []
+    for mod in model.modalities:
+        W = model.get_loadings(mod)
+        P = model.get_slab_probabilities(mod)
+        E = model.get_effective_loadings(mod, mdata)
+        members, listed = sets.members[mod], sets.listed[mod]
+        for k, name in enumerate(sets.names):
+            if not listed[k]:
+                continue
+            w, p, e = W[name].to_numpy(), P[name].to_numpy(), E[name].to_numpy()
+            inset = members[:, k]
+            status = np.where(inset, np.where(np.abs(w) > threshold, "kept", "dropped"), "")
+            status = np.where(~inset & (np.abs(w) > added_above), "added", status)
+            keep = status != ""
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "set": name,
+                        "modality": mod,
+                        "feature": W.index[keep].astype(str),
+                        "in_set": inset[keep],
+                        "status": status[keep],
+                        "W": w[keep],
+                        "p_star": p[keep],
+                        "effective": e[keep],
+                    }
+                )
+            )
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=list(COLUMNS))
+    order = {s: i for i, s in enumerate(sets.names)}
+    table = table.assign(
+        _set=table["set"].map(order),
+        _mod=table["modality"].map({m: i for i, m in enumerate(model.modalities)}),
+        _status=table["status"].map({s: i for i, s in enumerate(STATUSES)}),
+    )
+    table = table.sort_values(["_set", "_mod", "_status", "effective"], ascending=[True, True, True, False])
+    table = table.drop(columns=["_set", "_mod", "_status"]).reset_index(drop=True)
+    table["status"] = pd.Categorical(table["status"], categories=list(STATUSES))
+    return table
+
+
+def feature_set_summary(model, mdata: MuData | None = None, *, threshold: float = LINK_THRESHOLD) -> pd.DataFrame:
+    """One row per feature set: whether its factor is active, how much variance it explains, and what the data did
+    to its members (the counts of :func:`refined_sets`).
+
+    Parameters
+    ----------
+    model
+        A trained :class:`~poems_mu.POEMS` model with ``feature_sets``.
+    mdata
+        MuData the variance and activity are computed over (default: the training MuData).
+    threshold
+        As in :func:`refined_sets`.
+
+    Returns
+    -------
+    DataFrame indexed by set (the annotated factors, in the model's order) with ``active`` (the default rule of
+    :func:`~poems_mu.tl.active_factors`), ``r2_<m>`` per modality (leave-one-factor-out share of variance),
+    ``members`` (found in the data), ``kept``, ``dropped``, ``added`` and ``links_<m>`` (``|W| > threshold`` per
+    modality, in and out of the set).
+
+    """
+    _check_model(model)
+    table = refined_sets(model, mdata, threshold=threshold)
+    act = active_factors(model, mdata)
+    names = list(model.feature_set_names)
+    out = pd.DataFrame(index=pd.Index(names, name="set"))
+    out["active"] = act.loc[names, "active"].to_numpy(dtype=bool)
+    for mod in model.modalities:
+        out[f"r2_{mod}"] = act.loc[names, f"r2_{mod}"].to_numpy(dtype=np.float64)
+    counts = table.groupby(["set", "status"], observed=False).size().unstack("status", fill_value=0)
+    counts = counts.reindex(index=names, columns=list(STATUSES), fill_value=0)
+    out["members"] = (counts["kept"] + counts["dropped"]).to_numpy()
+    for status in STATUSES:
+        out[status] = counts[status].to_numpy()
+    for mod in model.modalities:
+        w = model.get_loadings(mod)[names].to_numpy()
+        out[f"links_{mod}"] = (np.abs(w) > threshold).sum(0)
+    return out
+
+
+def _model_sets(model):
+    """The model's sets matched to its features (from the plain lists it keeps)."""
+    var_names = {m: list(model.adata.mod[m].var_names) for m in model.modalities}
+    return resolve_feature_sets(model.init_params_["non_kwargs"]["feature_sets"], var_names)

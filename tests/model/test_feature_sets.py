@@ -1,0 +1,214 @@
+"""Feature sets in the prior (``POEMS(feature_sets=...)``): input checks, the prior they set, names through every
+output, and what training does to planted sets.
+"""
+
+from __future__ import annotations
+
+import math
+
+import anndata as ad
+import mudata as md
+import numpy as np
+import pandas as pd
+import pytest
+import scvi
+
+import poems_mu as pm
+
+FAST = {"max_epochs": 3, "n_epochs_kl_warmup": 1, "enable_progress_bar": False}
+
+
+def _planted(seed: int = 0, n: int = 300):
+    """Two modalities from 2 factors. Factor 0 drives a0-a19 and b0-b9, factor 1 drives a20-a39 and b10-b19; a40-a59
+    and b20-b39 are noise. Feature a19 is driven by factor 0 much more strongly than the others.
+    """
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 2))
+    mods = {}
+    for name, d, blocks in (("a", 60, [(0, 20), (20, 40)]), ("b", 40, [(0, 10), (10, 20)])):
+        w = np.zeros((d, 2))
+        for f, (lo, hi) in enumerate(blocks):
+            w[lo:hi, f] = rng.choice([-1, 1], hi - lo) * rng.uniform(0.8, 1.5, hi - lo)
+        if name == "a":
+            w[19, 0] = 3.0
+        x = z @ w.T + 0.5 * rng.normal(size=(n, d))
+        mods[name] = ad.AnnData(x.astype(np.float32))
+        mods[name].obs_names = [f"s{i}" for i in range(n)]
+        mods[name].var_names = [f"{name}{j}" for j in range(d)]
+    return md.MuData(mods)
+
+
+def _sets():
+    """``f0``: factor 0's features but a18, a19 (left out) and with 5 noise features of a (wrong members); ``decoy``:
+    10 noise features of b.
+    """
+    rows = [("a", "f0", f"a{j}") for j in range(18)] + [("a", "f0", f"a{j}") for j in range(40, 45)]
+    rows += [("b", "f0", f"b{j}") for j in range(10)]
+    rows += [("b", "decoy", f"b{j}") for j in range(25, 35)]
+    return pd.DataFrame(rows, columns=["modality", "source", "target"])
+
+
+def _model(mdata=None, sets=None, **kwargs):
+    mdata = _planted() if mdata is None else mdata
+    pm.POEMS.setup_mudata(mdata)
+    return pm.POEMS(mdata, feature_sets=_sets() if sets is None else sets, n_latent=4, **kwargs)
+
+
+# -- input -----------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        (lambda t: t.assign(modality=t["modality"].replace("b", "c")), ValueError, r"modalities \['c'\]"),
+        (lambda t: pd.concat([t, t.iloc[[0]]]), ValueError, "'f0' lists feature 'a0' of modality 'a' more than"),
+        (lambda t: t.drop(columns="target"), ValueError, "lacks the column"),
+        (lambda t: t.assign(source=[1] * len(t)), TypeError, "'source' of `feature_sets` must be a non-empty string"),
+        (lambda t: t.assign(target=t["target"].where(t["source"] != "decoy", "x" + t["target"])), ValueError, "decoy"),
+        (lambda t: t.assign(source=t["source"].replace("decoy", "factor_2")), ValueError, "names of free factors"),
+        (lambda t: t.iloc[:0], ValueError, "holds no set"),
+    ],
+)
+def test_bad_feature_sets_are_refused_with_the_set_or_modality_named(change, error, match):
+    mdata = _planted()
+    pm.POEMS.setup_mudata(mdata)
+    with pytest.raises(error, match=match):
+        pm.POEMS(mdata, feature_sets=change(_sets()))
+
+
+def test_other_bad_arguments_are_refused():
+    mdata = _planted()
+    pm.POEMS.setup_mudata(mdata)
+    with pytest.raises(TypeError, match="mapping"):
+        pm.POEMS(mdata, feature_sets=[("a", "f0", "a0")])
+    with pytest.raises(ValueError, match="decoder='sparse'"):
+        pm.POEMS(mdata, feature_sets=_sets(), decoder="dense")
+    for bad in (0.5, 1.0, "high"):
+        with pytest.raises(ValueError, match="feature_set_confidence"):
+            pm.POEMS(mdata, feature_sets=_sets(), feature_set_confidence=bad)
+
+
+def test_the_users_table_is_not_modified_and_both_forms_give_the_same_model():
+    sets = _sets()
+    before = sets.copy()
+    table_model = _model(sets=sets)
+    pd.testing.assert_frame_equal(sets, before)
+    per_modality = {m: sets[sets["modality"] == m][["source", "target"]] for m in ("b", "a")}
+    mapping_model = _model(sets=per_modality)
+    assert table_model.factor_names() == mapping_model.factor_names()
+    assert table_model.factor_names()[:2] == ["f0", "decoy"]
+    assert table_model.factor_names()[2:] == ["factor_1", "factor_2", "factor_3", "factor_4"]
+    assert (
+        table_model.init_params_["non_kwargs"]["feature_sets"]
+        == mapping_model.init_params_["non_kwargs"]["feature_sets"]
+    )
+
+
+def test_absent_targets_are_left_out_and_a_set_may_skip_a_modality():
+    sets = pd.concat([_sets(), pd.DataFrame([("a", "f0", "not_a_feature")], columns=["modality", "source", "target"])])
+    model = _model(sets=sets)
+    record = model.init_params_["non_kwargs"]["feature_sets"]
+    assert "not_a_feature" not in record["a"]["target"]
+    assert "decoy" not in record["a"]["source"]  # listed in b only
+
+
+# -- the prior --------------------------------------------------------------------------------------------------------
+def test_the_sets_set_the_prior_odds_of_their_links_and_leave_the_rest_to_theta():
+    model = _model(feature_set_confidence=0.9)
+    logit = math.log(0.9 / 0.1)
+    prior_a, prior_b = model.module.priors
+    assert prior_a.prior_logit[0, 0] == pytest.approx(logit)  # a0 in f0
+    assert prior_a.prior_logit[41, 0] == pytest.approx(logit)  # a wrong member is a member for the prior
+    assert prior_a.prior_logit[19, 0] == pytest.approx(-logit)  # left out
+    assert not prior_a.prior_given[:, 1].any()  # decoy has no entry in a: theta
+    assert prior_b.prior_given[:, 1].all()
+    assert not prior_a.prior_given[:, 2:].any() and not prior_b.prior_given[:, 2:].any()  # free factors
+    # a fresh annotated factor links its members only
+    w = model.module.decoders[0].W.detach()
+    assert (w[18:40, 0] == 0).all() and (w[:18, 0] != 0).all() and (w[:, 1] == 0).all()
+    # at the same |w| the E-step puts a member's link in the slab more readily than another feature's
+    prior_a.e_step(torch_full_like(model.module.decoders[0].W, 0.05))
+    assert prior_a.p_star[0, 0] > 0.5 > prior_a.p_star[19, 0]
+
+
+def torch_full_like(t, value):
+    import torch
+
+    return torch.full_like(t.detach(), value)
+
+
+# -- training -------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained():
+    scvi.settings.seed = 0
+    model = _model()
+    model.train(enable_progress_bar=False)
+    return model
+
+
+@pytest.mark.slow
+def test_a_planted_set_is_recovered_its_wrong_members_dropped_and_a_driven_feature_added(trained):
+    from sklearn.metrics import roc_auc_score
+
+    w = np.abs(trained.get_loadings("a")["f0"].to_numpy())
+    truth = np.arange(60) < 20
+    assert roc_auc_score(truth, w) > 0.95
+    refined = pm.tl.refined_sets(trained)
+    f0 = refined[(refined["set"] == "f0") & (refined["modality"] == "a")].set_index("feature")
+    wrong = [f"a{j}" for j in range(40, 45)]
+    true_members = [f"a{j}" for j in range(18)]
+    dropped = f0["status"] == "dropped"
+    assert dropped.reindex(wrong).mean() > dropped.reindex(true_members).mean()
+    assert f0.loc["a19", "status"] == "added" and not f0.loc["a19", "in_set"]
+    assert set(f0.index) >= set(wrong + true_members)
+
+
+@pytest.mark.slow
+def test_a_decoy_set_explains_nothing(trained):
+    summary = pm.tl.feature_set_summary(trained)
+    assert list(summary.index) == ["f0", "decoy"]
+    # the decoy's factor explains a hundredth of what the planted set's does, in every modality
+    for mod in ("a", "b"):
+        assert summary.loc["decoy", f"r2_{mod}"] < 0.01 * summary.loc["f0", f"r2_{mod}"]
+    assert summary.loc["f0", "members"] == 33 and summary.loc["decoy", "members"] == 10
+
+
+@pytest.mark.slow
+def test_set_names_follow_the_factors_through_save_load_h5mu_and_a_query(trained, tmp_path):
+    names = trained.factor_names()
+    assert names[:2] == ["f0", "decoy"]
+    assert list(pm.tl.active_factors(trained).index) == names
+    assert list(trained.get_loadings("b").columns) == names
+    trained.save(tmp_path / "m")
+    loaded = pm.POEMS.load(tmp_path / "m", adata=trained.adata)
+    assert loaded.factor_names() == names
+    np.testing.assert_allclose(loaded.get_latent_representation(), trained.get_latent_representation(), atol=1e-6)
+    pd.testing.assert_frame_equal(pm.tl.refined_sets(loaded), pm.tl.refined_sets(trained))
+    mdata = trained.adata.copy()
+    trained.store_results(mdata)
+    mdata.write(tmp_path / "r.h5mu")
+    back = md.read_h5mu(tmp_path / "r.h5mu")
+    assert list(back.uns["poems"]["factors"]) == names
+    query = _planted(seed=1, n=40)
+    assert trained.get_latent_representation(query).shape == (40, len(names))
+
+
+def test_refined_sets_need_a_model_with_sets():
+    mdata = _planted(n=60)
+    pm.POEMS.setup_mudata(mdata)
+    model = pm.POEMS(mdata, n_latent=3)
+    model.train(**FAST)
+    with pytest.raises(ValueError, match="no feature sets"):
+        pm.tl.refined_sets(model)
+    with pytest.raises(TypeError, match="trained poems_mu.POEMS model"):
+        pm.tl.refined_sets(mdata)
+
+
+def test_a_training_checkpoint_keeps_the_sets(tmp_path):
+    mdata = _planted(n=80)
+    model = _model(mdata)
+    model.train(**FAST, checkpoint_dir=str(tmp_path / "ck"), checkpoint_every=1)
+    back = pm.POEMS.load(tmp_path / "ck", mdata)
+    assert back.factor_names() == model.factor_names()
+    for p, q in zip(back.module.priors, model.module.priors, strict=True):
+        np.testing.assert_array_equal(p.prior_logit.numpy(), q.prior_logit.numpy())
+        np.testing.assert_array_equal(p.prior_given.numpy(), q.prior_given.numpy())
+    np.testing.assert_array_equal(back.get_loadings("a").to_numpy(), model.get_loadings("a").to_numpy())
