@@ -121,12 +121,28 @@ def test_the_sets_set_the_prior_odds_of_their_links_and_leave_the_rest_to_theta(
     assert not prior_a.prior_given[:, 1].any()  # decoy has no entry in a: theta
     assert prior_b.prior_given[:, 1].all()
     assert not prior_a.prior_given[:, 2:].any() and not prior_b.prior_given[:, 2:].any()  # free factors
-    # a fresh annotated factor links its members only
+    # a fresh annotated factor links its members only, in the modalities that list its set
     w = model.module.decoders[0].W.detach()
     assert (w[18:40, 0] == 0).all() and (w[:18, 0] != 0).all() and (w[:, 1] == 0).all()
+    assert (model.module.decoders[1].W.detach()[25:35, 1] != 0).all()
     # at the same |w| the E-step puts a member's link in the slab more readily than another feature's
     prior_a.e_step(torch_full_like(model.module.decoders[0].W, 0.05))
     assert prior_a.p_star[0, 0] > 0.5 > prior_a.p_star[19, 0]
+
+
+def test_an_annotated_factor_starts_as_its_sets_first_component_and_pays_the_factor_penalty_of_its_size():
+    mdata = _planted()
+    model = _model(mdata)
+    w = model.module.decoders[0].W.detach().numpy()[:18, 0]  # the true members of f0 in a
+    x = np.asarray(mdata.mod["a"].X, dtype=np.float64)[:, :18]
+    x = (x - x.mean(0)) / x.std(0)
+    pc = np.linalg.svd(x - x.mean(0), full_matrices=False)[2][0]
+    assert abs(np.corrcoef(w, pc)[0, 1]) > 0.99
+    assert np.abs(model.module.decoders[0].W.detach()[:, 0]).max() == pytest.approx(0.5)
+    weights = model.module.factor_penalty_weights
+    lam = model.module.hparams.lambda_factor
+    assert weights[0] == pytest.approx(lam * math.sqrt(33)) and weights[1] == pytest.approx(lam * math.sqrt(10))
+    assert weights[2] == pytest.approx(lam * math.sqrt(100))
 
 
 def torch_full_like(t, value):
@@ -162,13 +178,18 @@ def test_a_planted_set_is_recovered_its_wrong_members_dropped_and_a_driven_featu
 
 
 @pytest.mark.slow
-def test_a_decoy_set_explains_nothing(trained):
+def test_a_decoy_set_ends_inactive_and_the_planted_set_carries_its_factor(trained):
     summary = pm.tl.feature_set_summary(trained)
     assert list(summary.index) == ["f0", "decoy"]
-    # the decoy's factor explains a hundredth of what the planted set's does, in every modality
-    for mod in ("a", "b"):
-        assert summary.loc["decoy", f"r2_{mod}"] < 0.01 * summary.loc["f0", f"r2_{mod}"]
+    assert not summary.loc["decoy", "active"] and summary.loc["decoy", "kept"] == 0
+    assert summary.loc["f0", "active"] and min(summary.loc["f0", "r2_a"], summary.loc["f0", "r2_b"]) > 0.1
     assert summary.loc["f0", "members"] == 33 and summary.loc["decoy", "members"] == 10
+    # the free factors left: factor 1 of the data, and no second copy of factor 0
+    z = trained.get_latent_representation()
+    names = trained.factor_names()
+    free = [k for k, n in enumerate(names) if n.startswith("factor_")]
+    corr = np.abs(np.corrcoef(z.T))[names.index("f0"), free]
+    assert corr.max() < 0.5
 
 
 @pytest.mark.slow
@@ -212,3 +233,30 @@ def test_a_training_checkpoint_keeps_the_sets(tmp_path):
         np.testing.assert_array_equal(p.prior_logit.numpy(), q.prior_logit.numpy())
         np.testing.assert_array_equal(p.prior_given.numpy(), q.prior_given.numpy())
     np.testing.assert_array_equal(back.get_loadings("a").to_numpy(), model.get_loadings("a").to_numpy())
+
+
+def test_sets_work_with_counts_mutations_covariates_and_missing_samples():
+    from poems_mu.datasets._synthetic import make_mixed_mudata
+
+    mdata = make_mixed_mudata(n=80, seed=0, batch_shift=1.0)
+    prot = mdata.mod["prot"]
+    mdata.mod["prot"] = prot[:8].copy()  # 8 samples with protein: too few for one component over both
+    mdata.update()
+    sets = pd.DataFrame(
+        [("rna", "s1", f"rna_{j}") for j in range(8)]
+        + [("prot", "s1", f"prot_{j}") for j in range(5)]
+        + [("mut", "s2", f"mut_{j}") for j in range(6)],
+        columns=["modality", "source", "target"],
+    )
+    pm.POEMS.setup_mudata(mdata, batch_key="batch", continuous_covariate_keys=["age"])
+    model = pm.POEMS(mdata, feature_sets=sets, n_latent=3, likelihood={"rna": "nb", "mut": "bernoulli"})
+    start = [d.W.detach().numpy().copy() for d in model.module.decoders]
+    # s1 starts in rna and prot from one component per modality (8 samples have both), each at largest |W| 0.5
+    assert np.abs(start[0][:8, 0]).max() == pytest.approx(0.5) and np.abs(start[1][:5, 0]).max() == pytest.approx(0.5)
+    assert (start[2][:, 0] == 0).all() and (start[0][:, 1] == 0).all()
+    model.train(**FAST)
+    assert model.factor_names()[:2] == ["s1", "s2"]
+    assert np.isfinite(model.get_latent_representation()).all()
+    table = pm.tl.refined_sets(model)
+    assert set(table["modality"]) <= {"rna", "prot", "mut"}
+    assert set(table.loc[table["set"] == "s2", "modality"]) == {"mut"}

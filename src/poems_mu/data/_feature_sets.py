@@ -14,6 +14,12 @@ import pandas as pd
 
 #: how free factors are named; a set may not take such a name
 FREE_FACTOR_PREFIX = "factor_"
+#: largest |W| of an annotated factor's starting links (its set's first principal component): on planted sets
+#: (4 seeds, 2 sets with 30 % wrong members) 0.5 gave every set's factor its true support (AUROC 1.0) where the usual
+#: starting scale, 0.15, gave 0.79 on average: the annotated factor must fit its set before a free factor does
+START_SCALE = 0.5
+#: fewest samples with all of a set's modalities for one principal component over them (else one per modality)
+MIN_JOINT_SAMPLES = 10
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,42 @@ class FeatureSets:
         entry in ``modality`` (the module's ``set_members``).
         """
         return np.where(self.listed[modality][None, :], self.members[modality].astype(np.float64), np.nan)
+
+    def starts(self, views: Mapping[str, np.ndarray], scale: float = START_SCALE) -> list[np.ndarray]:
+        """Starting links of the annotated factors, per modality ``(n_features, n_sets)``: each set's first principal
+        component over its members (``views``: per modality the encoders' standardised view, NaN rows for absent
+        samples), scaled so that its largest entry is ``scale``; 0 off the set.
+
+        The component is taken over the samples that have every modality the set lists (one sign for all), or per
+        modality when fewer than :data:`MIN_JOINT_SAMPLES` have them all.
+        """
+        mods = list(self.members)
+        out = {m: np.zeros(self.members[m].shape) for m in mods}
+        for k in range(len(self.names)):
+            cols = {m: np.flatnonzero(self.members[m][:, k]) for m in mods if self.listed[m][k]}
+            complete = np.logical_and.reduce([~np.isnan(views[m][:, 0]) for m in cols])
+            groups = [list(cols)] if complete.sum() >= MIN_JOINT_SAMPLES else [[m] for m in cols]
+            for group in groups:
+                rows = np.logical_and.reduce([~np.isnan(views[m][:, 0]) for m in group])
+                x = np.concatenate([views[m][rows][:, cols[m]] for m in group], axis=1)
+                v = _first_component(x)
+                offset = 0
+                for m in group:
+                    out[m][cols[m], k] = scale * v[offset : offset + len(cols[m])]
+                    offset += len(cols[m])
+        return [out[m] for m in mods]
+
+
+def _first_component(x: np.ndarray) -> np.ndarray:
+    """First principal direction of ``x`` (centred), scaled to largest |entry| 1, its largest entry positive; equal
+    entries for fewer than two samples or a constant block.
+    """
+    x = x - x.mean(0) if len(x) else x
+    if len(x) < 2 or not np.any(x):
+        return np.ones(x.shape[1])
+    v = np.linalg.svd(x, full_matrices=False)[2][0]
+    v = v / np.abs(v).max()
+    return v if v[np.argmax(np.abs(v))] > 0 else -v
 
 
 def _as_table(net, modality: str | None) -> pd.DataFrame:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import torch
 from scipy import sparse
 
 from poems_mu._arguments import per_modality_option
 from poems_mu._constants import x_key
-from poems_mu.nn import LIKELIHOODS, FeatureStatistics, likelihood_class
+from poems_mu.nn import LIKELIHOODS, FeatureStatistics, likelihood_class, make_likelihood
 
 from ._covariates import resolve_size_factor_keys, size_factors
 
@@ -93,4 +94,27 @@ def feature_statistics(
         if mod in counts and mod in keys:
             library = size_factors(mdata, keys[mod], mod, observed=r >= 0)[r >= 0]
         out.append(likelihood_class(name).initial_statistics(observed_dense(data, r), library))
+    return out
+
+
+def encoder_views(
+    adata_manager, modalities: Sequence[str], likelihoods: Sequence[str], rows, statistics: Sequence[FeatureStatistics]
+) -> list[np.ndarray]:
+    """Per modality, what its encoder sees of every sample (its likelihood's view, standardised with
+    ``statistics``): ``(n_samples, n_features)`` float64, NaN rows for the samples without the modality.
+    """
+    mdata = adata_manager.adata
+    keys = resolve_size_factor_keys(mdata, modalities, adata_manager.registry["setup_args"].get("size_factor_key"))
+    out = []
+    for mod, name, r, stats in zip(modalities, likelihoods, rows, statistics, strict=True):
+        x = torch.as_tensor(observed_dense(adata_manager.get_from_registry(x_key(mod)), r), dtype=torch.float32)
+        library = None
+        if likelihood_class(name).uses_library and mod in keys:
+            library = torch.as_tensor(size_factors(mdata, keys[mod], mod)[r >= 0], dtype=torch.float32)
+        lik = make_likelihood(name, x.shape[1], 1.0, stats)
+        with torch.no_grad():
+            view = lik.encoder_input(x, torch.ones(len(x)), lik.log_library(x, library))
+        full = np.full((len(r), x.shape[1]), np.nan)
+        full[r >= 0] = view.numpy()
+        out.append(full)
     return out

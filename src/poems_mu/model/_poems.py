@@ -27,7 +27,7 @@ from poems_mu.data._covariates import covariate_keys, resolve_size_factor_keys
 from poems_mu.data._feature_sets import FeatureSets, resolve_feature_sets
 from poems_mu.data._query import check_query_data, held_modalities
 from poems_mu.data._registry import mudata_fields, observed_rows, registered_modalities
-from poems_mu.data._statistics import feature_statistics, resolve_likelihoods
+from poems_mu.data._statistics import encoder_views, feature_statistics, resolve_likelihoods
 from poems_mu.module import DEFAULTS, Hyperparameters, POEMSModule
 from poems_mu.module._hyperparameters import Decoder, DecoderLinks, Gating
 from poems_mu.train import POEMSTrainingPlan
@@ -201,7 +201,11 @@ class POEMS(
             "likelihoods": names,
             "n_covariates": n_covariates,
             "set_members": None if sets is None else [sets.prior_members(m) for m in self.modalities],
+            "set_start": None,
         }
+        if sets is not None:  # each annotated factor starts as its set's first principal component
+            views = encoder_views(self.adata_manager, self.modalities, names, rows, statistics)
+            self._module_inputs["set_start"] = sets.starts(dict(zip(self.modalities, views, strict=True)))
         self.module = self._module_cls(**self._module_inputs)
         n_obs = np.stack([r >= 0 for r in rows], axis=1).sum(0)
         h = hparams

@@ -68,7 +68,11 @@ class POEMSModule(BaseModuleClass):
         Number C of encoded covariate columns (0: no covariates).
     set_members
         Feature sets, per modality a (D × A) array (see :func:`~poems_mu.nn.annotated_prior_logits`), or ``None``.
-        Their A annotated factors come first, before the ``n_latent`` free ones, and are never pruned.
+        Their A annotated factors come first, before the ``n_latent`` free ones, and are never pruned; the factor
+        penalty of each is ``λ_f √m_k ‖W_{:,k}‖₂``, ``m_k`` the size of its set.
+    set_start
+        Per modality the (D × A) starting links of the annotated factors (default: the usual random start on the
+        members, 0 elsewhere).
 
     """
 
@@ -81,6 +85,7 @@ class POEMSModule(BaseModuleClass):
         likelihoods: Sequence[str],
         n_covariates: int = 0,
         set_members: Sequence[np.ndarray | None] | None = None,
+        set_start: Sequence[np.ndarray] | None = None,
     ):
         super().__init__()
         h = hparams
@@ -129,9 +134,11 @@ class POEMSModule(BaseModuleClass):
         self.register_buffer("factor_kept", torch.ones(n_latent, dtype=torch.bool))
         self.register_buffer("factor_empty_for", torch.zeros(n_latent, dtype=torch.int64))
         self.factor_penalty_weight = float(h.lambda_factor) * math.sqrt(sum(n_features))
-        # per factor: λ_f √D for a free factor; 0 for an annotated one, which its set's prior governs instead
+        # per factor: λ_f √(size of its group): all D features for a free factor, its set's members for an annotated one
         weights = torch.full((n_latent,), self.factor_penalty_weight)
-        weights[: self.n_annotated] = 0.0
+        if set_members is not None:
+            sizes = sum(np.nan_to_num(np.asarray(m, dtype=np.float64)).sum(0) for m in set_members if m is not None)
+            weights[: self.n_annotated] = float(h.lambda_factor) * torch.as_tensor(sizes).clamp_min(1.0).sqrt()
         self.register_buffer("factor_penalty_weights", weights, persistent=False)
         self._kept = None  # the indices of the kept factors, or None while every factor is kept
         self.register_load_state_dict_post_hook(lambda module, keys: module.refresh_factors())
@@ -142,12 +149,14 @@ class POEMSModule(BaseModuleClass):
             for dec, stats in zip(self.decoders, statistics, strict=True):
                 bias = dec.b if h.decoder == "sparse" else dec.net[-1].bias
                 bias.copy_(torch.as_tensor(stats.bias, dtype=bias.dtype))
-            for dec, members in zip(self.decoders, set_members or [], strict=False):
+            for v, (dec, members) in enumerate(zip(self.decoders, set_members or [], strict=False)):
                 # an annotated factor starts as its set: links to its members only (the data may add others)
-                start = torch.zeros_like(dec.W[:, : self.n_annotated])
-                if members is not None:
-                    start = torch.as_tensor(np.nan_to_num(np.asarray(members, dtype=np.float32)))
-                dec.W[:, : self.n_annotated] *= start
+                if set_start is not None:
+                    dec.W[:, : self.n_annotated] = torch.as_tensor(set_start[v], dtype=dec.W.dtype)
+                elif members is not None:
+                    dec.W[:, : self.n_annotated] *= torch.as_tensor(np.nan_to_num(np.asarray(members, np.float32)))
+                else:
+                    dec.W[:, : self.n_annotated] = 0.0
 
     # -- the factors in use --------------------------------------------------------------------------------------
     @property
@@ -328,8 +337,8 @@ class POEMSModule(BaseModuleClass):
         return sum(prior.penalty(dec.W) for prior, dec in zip(self.priors, self.decoders, strict=True))
 
     def factor_penalty(self) -> torch.Tensor:
-        """The factor penalty ``λ_f √D Σ_k ‖W_{:,k}‖₂`` over all modalities and the free factors (not divided by n;
-        0 without it).
+        """The factor penalty ``Σ_k λ_f √D_k ‖W_{:,k}‖₂`` over all modalities (not divided by n; 0 without it);
+        ``D_k`` is the number of features D for a free factor and the size of the set for an annotated one.
         """
         if self.priors is None or self.factor_penalty_weight == 0:
             return torch.zeros((), device=self.factor_kept.device)
