@@ -260,3 +260,16 @@ def test_sets_work_with_counts_mutations_covariates_and_missing_samples():
     table = pm.tl.refined_sets(model)
     assert set(table["modality"]) <= {"rna", "prot", "mut"}
     assert set(table.loc[table["set"] == "s2", "modality"]) == {"mut"}
+
+
+def test_the_link_path_gives_the_same_model_with_sets():
+    fits = {}
+    for links in ("dense", "sparse"):
+        scvi.settings.seed = 5
+        model = _model(_planted(n=80), decoder_links=links)
+        model.train(**FAST)
+        fits[links] = model
+    np.testing.assert_allclose(
+        fits["sparse"].get_loadings("a").to_numpy(), fits["dense"].get_loadings("a").to_numpy(), atol=1e-4
+    )
+    assert fits["sparse"].factor_names() == fits["dense"].factor_names()

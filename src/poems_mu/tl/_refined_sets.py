@@ -28,21 +28,21 @@ def _check_model(model) -> None:
         raise ValueError("The model has no feature sets: train one with `POEMS(mdata, feature_sets=...)`.")
 
 
-def refined_sets(model, mdata: MuData | None = None, *, threshold: float = LINK_THRESHOLD) -> pd.DataFrame:
+def refined_sets(model, mdata: MuData | None = None, *, threshold: float | None = None) -> pd.DataFrame:
     """Each feature set as the model refined it: its members, and the features the data added.
 
     An annotated factor's links start from the set (``feature_set_confidence``); training moves them. Per set and per
     modality where the set lists members, a row for every member found in the data and for every other feature the
     data added:
 
-    * ``kept``: a member whose link is non-zero (``|W| > threshold``), the model's MAP estimate keeps it;
-    * ``dropped``: a member whose link the data did not support (``|W| ≤ threshold``; exactly 0 after the proximal
-      step in most cases);
-    * ``added``: a feature outside the set whose link is as strong as the slab needs at even prior odds,
-      ``|W| > log(λ0/λ1) / (λ0 − λ1)`` (where ``p*`` would pass 0.5 with θ = 0.5; 0.256 at the defaults): the data
-      gave it the weight of a member although its prior was ``1 − feature_set_confidence``. (A smaller non-zero
-      link, kept under the spike, says little; ``p*`` itself stays below 0.5 for such features unless ``|W|``
-      also overcomes the prior odds.)
+    * ``kept``: a member whose link is as strong as the slab needs at even prior odds,
+      ``|W| > log(λ0/λ1) / (λ0 − λ1)`` (where ``p*`` would pass 0.5 with θ = 0.5; 0.256 at the defaults);
+    * ``dropped``: a member whose link is weaker (often exactly 0). Its ``p*`` may still be high: at the defaults a
+      member's prior (``feature_set_confidence``) keeps ``p*`` above 0.5 even at ``W = 0``, so ``p*`` cannot decide;
+    * ``added``: a feature outside the set whose link passes the same threshold although its prior was
+      ``1 − feature_set_confidence``: the data gave it the weight of a member.
+
+    One threshold for all three calls, set by the spike and slab rates and not by the set's prior.
 
     In modalities where a set has no entry its factor's links follow the uninformed prior: read them with
     :func:`~poems_mu.tl.top_features`.
@@ -54,7 +54,7 @@ def refined_sets(model, mdata: MuData | None = None, *, threshold: float = LINK_
     mdata
         MuData the effective loadings are computed over (default: the training MuData).
     threshold
-        ``|W|`` above which a member's link counts as kept (the package's link threshold, 0.01).
+        ``|W|`` above which a link counts (kept or added); default ``log(λ0/λ1) / (λ0 − λ1)`` of the model.
 
     Returns
     -------
@@ -64,11 +64,12 @@ def refined_sets(model, mdata: MuData | None = None, *, threshold: float = LINK_
 
     """
     _check_model(model)
+    if threshold is None:
+        h = model.module.hparams
+        threshold = float(pstar_threshold(0.5, h.lambda0, h.lambda1)[()])
     if not (np.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"`threshold` must be a finite number >= 0, got {threshold!r}.")
     sets = _model_sets(model)
-    h = model.module.hparams
-    added_above = float(pstar_threshold(0.5, h.lambda0, h.lambda1)[()])
     rows = []
     for mod in model.modalities:
         W = model.get_loadings(mod)
@@ -81,7 +82,7 @@ def refined_sets(model, mdata: MuData | None = None, *, threshold: float = LINK_
             w, p, e = W[name].to_numpy(), P[name].to_numpy(), E[name].to_numpy()
             inset = members[:, k]
             status = np.where(inset, np.where(np.abs(w) > threshold, "kept", "dropped"), "")
-            status = np.where(~inset & (np.abs(w) > added_above), "added", status)
+            status = np.where(~inset & (np.abs(w) > threshold), "added", status)
             keep = status != ""
             rows.append(
                 pd.DataFrame(
@@ -110,7 +111,7 @@ def refined_sets(model, mdata: MuData | None = None, *, threshold: float = LINK_
     return table
 
 
-def feature_set_summary(model, mdata: MuData | None = None, *, threshold: float = LINK_THRESHOLD) -> pd.DataFrame:
+def feature_set_summary(model, mdata: MuData | None = None, *, threshold: float | None = None) -> pd.DataFrame:
     """One row per feature set: whether its factor is active, how much variance it explains, and what the data did
     to its members (the counts of :func:`refined_sets`).
 
@@ -127,8 +128,8 @@ def feature_set_summary(model, mdata: MuData | None = None, *, threshold: float 
     -------
     DataFrame indexed by set (the annotated factors, in the model's order) with ``active`` (the default rule of
     :func:`~poems_mu.tl.active_factors`), ``r2_<m>`` per modality (leave-one-factor-out share of variance),
-    ``members`` (found in the data), ``kept``, ``dropped``, ``added`` and ``links_<m>`` (``|W| > threshold`` per
-    modality, in and out of the set).
+    ``members`` (found in the data), ``kept``, ``dropped``, ``added`` and ``links_<m>`` (the factor's links,
+    ``|W| > 0.01``, per modality, in and out of the set).
 
     """
     _check_model(model)
@@ -146,7 +147,7 @@ def feature_set_summary(model, mdata: MuData | None = None, *, threshold: float 
         out[status] = counts[status].to_numpy()
     for mod in model.modalities:
         w = model.get_loadings(mod)[names].to_numpy()
-        out[f"links_{mod}"] = (np.abs(w) > threshold).sum(0)
+        out[f"links_{mod}"] = (np.abs(w) > LINK_THRESHOLD).sum(0)
     return out
 
 
