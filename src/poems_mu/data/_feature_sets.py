@@ -14,9 +14,10 @@ import pandas as pd
 
 #: how free factors are named; a set may not take such a name
 FREE_FACTOR_PREFIX = "factor_"
-#: largest |W| of an annotated factor's starting links (its set's first principal component): on planted sets
-#: (4 seeds, 2 sets with 30 % wrong members) 0.5 gave every set's factor its true support (AUROC 1.0) where the usual
-#: starting scale, 0.15, gave 0.79 on average: the annotated factor must fit its set before a free factor does
+#: largest |W| of an annotated factor's starting links (its set's first principal component), about the size of the
+#: links its members end with on planted data; started like a free factor instead (random links to its members at
+#: the usual scale), a set loses its signal to the free factors (``benchmarks/results/feature_sets_planted.md``, the
+#: "random start" rows)
 START_SCALE = 0.5
 #: fewest samples with all of a set's modalities for one principal component over them (else one per modality)
 MIN_JOINT_SAMPLES = 10
