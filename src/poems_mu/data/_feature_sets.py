@@ -39,8 +39,6 @@ class FeatureSets:
     record
         ``{modality: {"source": [...], "target": [...]}}``: the members found in the data, as plain lists (what a
         saved model keeps, and what :class:`~poems_mu.POEMS` accepts again).
-    n_absent
-        Per set, how many of its listed targets are not features of the data (left out).
 
     """
 
@@ -48,7 +46,6 @@ class FeatureSets:
     members: dict[str, np.ndarray]
     listed: dict[str, np.ndarray]
     record: dict[str, dict[str, list[str]]]
-    n_absent: dict[str, int]
 
     def prior_members(self, modality: str) -> np.ndarray:
         """``(n_features, n_sets)``: 1 for a member, 0 for another feature, NaN in the columns of the sets with no
@@ -158,7 +155,9 @@ def _check_values(table: pd.DataFrame, modalities: Sequence[str]) -> None:
             f"Set {row['source']!r} lists feature {row['target']!r} of modality {row['modality']!r} more than once; "
             "drop the repeated rows (e.g. `net.drop_duplicates(['source', 'target'])`)."
         )
-    clash = sorted({s for s in table["source"] if s.startswith(FREE_FACTOR_PREFIX) and s[7:].isdigit()})
+    clash = sorted(
+        {s for s in table["source"] if s.startswith(FREE_FACTOR_PREFIX) and s[len(FREE_FACTOR_PREFIX) :].isdigit()}
+    )
     if clash:
         raise ValueError(
             f"Sets {clash} take the names of free factors ({FREE_FACTOR_PREFIX}1, {FREE_FACTOR_PREFIX}2, ...); "
@@ -169,8 +168,8 @@ def _check_values(table: pd.DataFrame, modalities: Sequence[str]) -> None:
 def resolve_feature_sets(feature_sets, var_names: Mapping[str, Sequence[str]]) -> FeatureSets:
     """Check ``feature_sets`` and match it to the features ``var_names`` of each modality (in the model's order).
 
-    Targets that are not features of their modality are left out (counted in ``n_absent``); a set left with no
-    feature in any modality is an error naming it.
+    Targets that are not features of their modality are left out; a set left with no feature in any modality is an
+    error naming it.
     """
     modalities = list(var_names)
     table = _long_table(feature_sets)
@@ -181,25 +180,20 @@ def resolve_feature_sets(feature_sets, var_names: Mapping[str, Sequence[str]]) -
     index = {s: k for k, s in enumerate(names)}
     members, listed, record = {}, {}, {}
     present = np.zeros(len(names), dtype=bool)
-    absent = dict.fromkeys(names, 0)
     for mod in modalities:
         rows = table[table["modality"] == mod]
         features = {str(f): j for j, f in enumerate(var_names[mod])}
         mat = np.zeros((len(features), len(names)), dtype=bool)
-        has = np.zeros(len(names), dtype=bool)
         kept_source, kept_target = [], []
         for source, target in zip(rows["source"], rows["target"], strict=True):
-            k = index[source]
-            has[k] = True
             j = features.get(target)
             if j is None:
-                absent[source] += 1
                 continue
-            mat[j, k] = True
+            mat[j, index[source]] = True
             kept_source.append(source)
             kept_target.append(target)
-        members[mod], listed[mod] = mat, has & mat.any(0)
-        present |= mat.any(0)
+        members[mod], listed[mod] = mat, mat.any(0)  # a set listed only with absent targets has no entry here
+        present |= listed[mod]
         if kept_source:
             record[mod] = {"source": kept_source, "target": kept_target}
     empty = [s for s, ok in zip(names, present, strict=True) if not ok]
@@ -208,4 +202,4 @@ def resolve_feature_sets(feature_sets, var_names: Mapping[str, Sequence[str]]) -
             f"Feature sets {empty} name no feature of the data (their targets must be var_names of the modality "
             "they are listed for); drop them or map their identifiers to the features' names."
         )
-    return FeatureSets(names=names, members=members, listed=listed, record=record, n_absent=absent)
+    return FeatureSets(names=names, members=members, listed=listed, record=record)
