@@ -204,8 +204,16 @@ class POEMS(
             "set_start": None,
         }
         if sets is not None:  # each annotated factor starts as its set's first principal component
-            views = encoder_views(self.adata_manager, self.modalities, names, rows, statistics)
-            self._module_inputs["set_start"] = sets.starts(dict(zip(self.modalities, views, strict=True)))
+            used = [v for v, m in enumerate(self.modalities) if sets.listed[m].any()]  # only the views the sets need
+            mods = [self.modalities[v] for v in used]
+            views = encoder_views(
+                self.adata_manager,
+                mods,
+                [names[v] for v in used],
+                [rows[v] for v in used],
+                [statistics[v] for v in used],
+            )
+            self._module_inputs["set_start"] = sets.starts(dict(zip(mods, views, strict=True)))
         self.module = self._module_cls(**self._module_inputs)
         n_obs = np.stack([r >= 0 for r in rows], axis=1).sum(0)
         h = hparams
