@@ -233,6 +233,7 @@ class POEMS(
         """
         #: names of the feature sets (the annotated factors), in order
         self.feature_set_names: list[str] = []
+        self._feature_sets = None  # matched to the features; what pm.tl.refined_sets reads
         if feature_sets is None:
             return None
         if hparams.decoder != "sparse":
@@ -240,6 +241,7 @@ class POEMS(
         var_names = {m: list(self.adata.mod[m].var_names) for m in self.modalities}
         sets = resolve_feature_sets(feature_sets, var_names)
         self.feature_set_names = list(sets.names)
+        self._feature_sets = sets
         self.init_params_["non_kwargs"]["feature_sets"] = sets.record
         return sets
 

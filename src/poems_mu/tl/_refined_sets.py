@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 from mudata import MuData
 
-from poems_mu.data._feature_sets import resolve_feature_sets
 from poems_mu.module._sparsity import LINK_THRESHOLD
 
 from ._common import is_model
@@ -64,42 +63,29 @@ def refined_sets(model, mdata: MuData | None = None, *, threshold: float | None 
 
     """
     _check_model(model)
-    if threshold is None:
-        h = model.module.hparams
-        threshold = float(pstar_threshold(0.5, h.lambda0, h.lambda1)[()])
-    if not (np.isfinite(threshold) and threshold >= 0):
-        raise ValueError(f"`threshold` must be a finite number >= 0, got {threshold!r}.")
-    sets = _model_sets(model)
     rows = []
-    for mod in model.modalities:
-        W = model.get_loadings(mod)
+    for mod, calls in _calls(model, threshold).items():
         P = model.get_slab_probabilities(mod)
         E = model.get_effective_loadings(mod, mdata)
-        members, listed = sets.members[mod], sets.listed[mod]
-        for k, name in enumerate(sets.names):
-            if not listed[k]:
-                continue
-            w, p, e = W[name].to_numpy(), P[name].to_numpy(), E[name].to_numpy()
-            inset = members[:, k]
-            status = np.where(inset, np.where(np.abs(w) > threshold, "kept", "dropped"), "")
-            status = np.where(~inset & (np.abs(w) > threshold), "added", status)
+        for name, (w, inset, status) in calls.items():
             keep = status != ""
             rows.append(
                 pd.DataFrame(
                     {
                         "set": name,
                         "modality": mod,
-                        "feature": W.index[keep].astype(str),
+                        "feature": w.index[keep].astype(str),
                         "in_set": inset[keep],
                         "status": status[keep],
-                        "W": w[keep],
-                        "p_star": p[keep],
-                        "effective": e[keep],
+                        "W": w.to_numpy()[keep],
+                        "p_star": P[name].to_numpy()[keep],
+                        "effective": E[name].to_numpy()[keep],
                     }
                 )
             )
+    names = model.feature_set_names
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=list(COLUMNS))
-    order = {s: i for i, s in enumerate(sets.names)}
+    order = {s: i for i, s in enumerate(names)}
     table = table.assign(
         _set=table["set"].map(order),
         _mod=table["modality"].map({m: i for i, m in enumerate(model.modalities)}),
@@ -133,15 +119,17 @@ def feature_set_summary(model, mdata: MuData | None = None, *, threshold: float 
 
     """
     _check_model(model)
-    table = refined_sets(model, mdata, threshold=threshold)
     act = active_factors(model, mdata)
     names = list(model.feature_set_names)
     out = pd.DataFrame(index=pd.Index(names, name="set"))
     out["active"] = act.loc[names, "active"].to_numpy(dtype=bool)
     for mod in model.modalities:
         out[f"r2_{mod}"] = act.loc[names, f"r2_{mod}"].to_numpy(dtype=np.float64)
-    counts = table.groupby(["set", "status"], observed=False).size().unstack("status", fill_value=0)
-    counts = counts.reindex(index=names, columns=list(STATUSES), fill_value=0)
+    counts = pd.DataFrame(0, index=names, columns=list(STATUSES))
+    for calls in _calls(model, threshold).values():
+        for name, (_, _, status) in calls.items():
+            for s in STATUSES:
+                counts.loc[name, s] += int((status == s).sum())
     out["members"] = (counts["kept"] + counts["dropped"]).to_numpy()
     for status in STATUSES:
         out[status] = counts[status].to_numpy()
@@ -151,7 +139,25 @@ def feature_set_summary(model, mdata: MuData | None = None, *, threshold: float 
     return out
 
 
-def _model_sets(model):
-    """The model's sets matched to its features (from the plain lists it keeps)."""
-    var_names = {m: list(model.adata.mod[m].var_names) for m in model.modalities}
-    return resolve_feature_sets(model.init_params_["non_kwargs"]["feature_sets"], var_names)
+def _calls(model, threshold: float | None) -> dict[str, dict[str, tuple[pd.Series, np.ndarray, np.ndarray]]]:
+    """Per modality and per set listed there: the set's column of W, its members (bool) and each feature's status
+    (``kept``, ``dropped``, ``added`` or ``""``) at ``threshold`` (default ``log(λ0/λ1) / (λ0 − λ1)``).
+    """
+    if threshold is None:
+        h = model.module.hparams
+        threshold = float(pstar_threshold(0.5, h.lambda0, h.lambda1)[()])
+    if not (np.isfinite(threshold) and threshold >= 0):
+        raise ValueError(f"`threshold` must be a finite number >= 0, got {threshold!r}.")
+    sets = model._feature_sets  # resolved once, when the model was built
+    out = {}
+    for mod in model.modalities:
+        W = model.get_loadings(mod)
+        out[mod] = {}
+        for k, name in enumerate(sets.names):
+            if not sets.listed[mod][k]:
+                continue
+            w, inset = W[name], sets.members[mod][:, k]
+            linked = np.abs(w.to_numpy()) > threshold
+            status = np.where(inset, np.where(linked, "kept", "dropped"), np.where(linked, "added", ""))
+            out[mod][name] = (w, inset, status)
+    return out
