@@ -65,6 +65,8 @@ def refined_sets(model, mdata: MuData | None = None, *, threshold: float | None 
     _check_model(model)
     rows = []
     for mod, calls in _calls(model, threshold).items():
+        if not calls:  # no set listed here: no pass over the data for its effective loadings
+            continue
         P = model.get_slab_probabilities(mod)
         E = model.get_effective_loadings(mod, mdata)
         for name, (w, inset, status) in calls.items():
