@@ -88,10 +88,12 @@ def test_quick_run_writes_every_method(load_benchmark, tmp_path):
         if r["method"] != fsp.METHODS[0]:
             assert math.isfinite(r["wall_s"]) and r["wall_s"] > 0
     sets = [f"set_{i}" for i in range(1, 5)] + [f"decoy_{i}" for i in range(1, 5)]
-    preset, no_free = payload["mofaflex_annotations"]
+    preset, no_free, muvi, muvi_dense = payload["linear_model_checks"]
     assert preset["masks_match"] and preset["n_informed_factors"] == 8 and preset["n_uninformed_factors"] == 15
     assert preset["factor_names"] == [f"Factor {i}" for i in range(1, 16)] + sets  # free factors first
     assert no_free["masks_match"] and no_free["n_uninformed_factors"] == 0 and no_free["factor_names"] == sets
+    assert muvi["masks_match"] and muvi["factor_names"] == sets and 0 < muvi["epochs"] <= fsp.MUVI_QUICK_EPOCHS
+    assert muvi_dense["masks_match"] and muvi_dense["factor_names"] == sets + [f"dense_{i}" for i in range(15)]
     text = (tmp_path / "feature_sets_planted.md").read_text()
     assert text.startswith("# Feature sets in the prior") and "--quick" in text
     for method in fsp.METHODS:
