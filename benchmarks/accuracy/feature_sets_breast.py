@@ -3,10 +3,10 @@ to each shipped set over training seeds.
 
 Protocol: all samples, seeds 0, 1, 2, with and without ``pm.datasets.breast_tcga_feature_sets()`` (package defaults
 otherwise): seconds per fit (set-up and training, ``time.perf_counter``), held-out criterion, factors kept; per set
-over the seeds: in how many runs it is active (:func:`poems_mu.tl.active_factors`'s default rule), the largest
-variance share its factor explains in a modality, members kept / dropped / added (:func:`poems_mu.tl.refined_sets`),
-and η² of its factor with the PAM50 subtypes (reported, never used to choose anything). The planted benchmark of the
-sets is ``feature_sets_planted.py``.
+over the seeds: the p-value of its start's test, in how many runs it is active (:func:`poems_mu.tl.active_factors`'s
+default rule), the largest variance share its factor explains in a modality, members kept / dropped / added
+(:func:`poems_mu.tl.refined_sets`), and η² of its factor with the PAM50 subtypes (reported, never used to choose
+anything). The planted benchmark of the sets is ``feature_sets_planted.py``.
 
     OMP_NUM_THREADS=1 python benchmarks/accuracy/feature_sets_breast.py   # -> results/feature_sets_breast.{json,md}
 
@@ -66,6 +66,7 @@ def breast(args) -> None:
         active=("active", "sum"),
         r2_max=("r2_max", "mean"),
         members=("members", "first"),
+        start_p=("start_p", "first"),
         kept=("kept", "mean"),
         dropped=("dropped", "mean"),
         added=("added", "mean"),
@@ -88,15 +89,17 @@ def breast(args) -> None:
     lines += [
         "",
         f"Per set, over the seeds: runs in which it is active (of {len(seeds)}), mean largest R² over the modalities, "
-        "members kept / dropped / added (means), η² of its factor with the PAM50 subtype (reported only).",
+        "members kept / dropped / added (means), η² of its factor with the PAM50 subtype (reported only), and the "
+        "p-value of the start's test (do its members co-vary more than random features? the set starts as their "
+        "first principal component at p ≤ 0.05; the test does not depend on the seed).",
         "",
-        "| set | active | R² | members | kept | dropped | added | η² subtype |",
-        "|---|---|---|---|---|---|---|---|",
+        "| set | start p | active | R² | members | kept | dropped | added | η² subtype |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in agg.iterrows():
         lines.append(
-            f"| {name} | {int(r['active'])} | {r['r2_max']:.3f} | {int(r['members'])} | {r['kept']:.1f} | "
-            f"{r['dropped']:.1f} | {r['added']:.1f} | {r['eta2']:.3f} |"
+            f"| {name} | {r['start_p']:.3f} | {int(r['active'])} | {r['r2_max']:.3f} | {int(r['members'])} | "
+            f"{r['kept']:.1f} | {r['dropped']:.1f} | {r['added']:.1f} | {r['eta2']:.3f} |"
         )
     out = Path(__file__).resolve().parents[1] / "results" / ("quick" if args.quick else "")
     common.write_results(

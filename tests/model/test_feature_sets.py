@@ -14,6 +14,7 @@ import pytest
 import scvi
 
 import poems_mu as pm
+from poems_mu.data._feature_sets import START_SCALE
 
 FAST = {"max_epochs": 3, "n_epochs_kl_warmup": 1, "enable_progress_bar": False}
 
@@ -138,11 +139,32 @@ def test_an_annotated_factor_starts_as_its_sets_first_component_and_pays_the_fac
     x = (x - x.mean(0)) / x.std(0)
     pc = np.linalg.svd(x - x.mean(0), full_matrices=False)[2][0]
     assert abs(np.corrcoef(w, pc)[0, 1]) > 0.99
-    assert np.abs(model.module.decoders[0].W.detach()[:, 0]).max() == pytest.approx(0.5)
+    assert np.abs(model.module.decoders[0].W.detach()[:, 0]).max() == pytest.approx(START_SCALE)
     weights = model.module.factor_penalty_weights
     lam = model.module.hparams.lambda_factor
     assert weights[0] == pytest.approx(lam * math.sqrt(33)) and weights[1] == pytest.approx(lam * math.sqrt(10))
     assert weights[2] == pytest.approx(lam * math.sqrt(100))
+
+
+def test_a_set_whose_members_do_not_co_vary_starts_as_a_free_factor():
+    sets = pd.concat(
+        [_sets(), pd.DataFrame({"modality": "a", "source": "mixed", "target": [f"a{j}" for j in (2, 25, 41, 47, 55)]})]
+    )
+    scvi.settings.seed = 0
+    model = _model(sets=sets)
+    p = dict(zip(model.feature_set_names, model._set_coherence_p, strict=True))
+    assert p["f0"] == pytest.approx(1 / 200)  # no random set of its size co-varies as much
+    assert p["decoy"] > 0.05 and p["mixed"] > 0.05
+    again = _model(sets=sets)  # a fixed random stream: the same test whatever the seed
+    np.testing.assert_array_equal(again._set_coherence_p, model._set_coherence_p)
+    w_a, w_b = (d.W.detach().numpy() for d in model.module.decoders)
+    assert np.abs(w_a[:, 0]).max() == pytest.approx(START_SCALE)  # f0 starts as its first component
+    k_decoy, k_mixed = model.feature_set_names.index("decoy"), model.feature_set_names.index("mixed")
+    decoy, mixed = w_b[25:35, k_decoy], w_a[[2, 25, 41, 47, 55], k_mixed]
+    for start in (decoy, mixed):  # the others as free factors do: random links on their members only
+        assert np.abs(start).max() != pytest.approx(START_SCALE) and np.std(start) > 0
+    assert np.count_nonzero(w_b[:, k_decoy]) == 10 and np.count_nonzero(w_a[:, k_mixed]) == 5
+    assert not w_a[:, k_decoy].any() and not w_b[:, k_mixed].any()
 
 
 def torch_full_like(t, value):
@@ -190,6 +212,27 @@ def test_a_decoy_set_ends_inactive_and_the_planted_set_carries_its_factor(traine
     free = [k for k, n in enumerate(names) if n.startswith("factor_")]
     corr = np.abs(np.corrcoef(z.T))[names.index("f0"), free]
     assert corr.max() < 0.5
+
+
+MIXED = [f"a{j}" for j in (2, 7, 21, 25, 29, 33, 41, 47, 55)] + [f"b{j}" for j in (3, 12, 16, 30)]
+
+
+@pytest.mark.slow
+def test_a_set_of_features_from_several_factors_does_not_take_the_factor_no_set_claims():
+    """``mixed`` lists features of both planted factors and noise; factor 1 has no set of its own, so a free factor
+    must carry it, not ``mixed``."""
+    mixed = pd.DataFrame({"modality": [t[0] for t in MIXED], "source": "mixed", "target": MIXED})
+    scvi.settings.seed = 0
+    model = _model(sets=pd.concat([_sets(), mixed]))
+    model.train(enable_progress_bar=False)
+    summary = pm.tl.feature_set_summary(model)
+    assert not summary.loc["mixed", "started"] and not summary.loc["mixed", "active"]
+    assert summary.loc["f0", "started"] and summary.loc["f0", "active"]
+    z, names = model.get_latent_representation(), model.factor_names()
+    free = [k for k, n in enumerate(names) if n.startswith("factor_")]
+    a = np.asarray(model.adata.mod["a"].X, dtype=np.float64)
+    factor_1 = a[:, 20:40] @ np.sign(np.corrcoef(a[:, 20:40].T)[0])  # the planted factor 1, up to scale
+    assert max(abs(np.corrcoef(z[:, k], factor_1)[0, 1]) for k in free) > 0.9
 
 
 @pytest.mark.slow
@@ -251,9 +294,10 @@ def test_sets_work_with_counts_mutations_covariates_and_missing_samples():
     pm.POEMS.setup_mudata(mdata, batch_key="batch", continuous_covariate_keys=["age"])
     model = pm.POEMS(mdata, feature_sets=sets, n_latent=3, likelihood={"rna": "nb", "mut": "bernoulli"})
     start = [d.W.detach().numpy().copy() for d in model.module.decoders]
-    # s1 starts in rna and prot from one component per modality (8 samples have both), each at largest |W| 0.5
-    assert np.abs(start[0][:8, 0]).max() == pytest.approx(0.5) and np.abs(start[1][:5, 0]).max() == pytest.approx(0.5)
-    assert (start[2][:, 0] == 0).all() and (start[0][:, 1] == 0).all()
+    # s1 is tested per modality (8 samples have both), s2 in mut; every start stays on the members of its modality
+    assert np.isfinite(model._set_coherence_p).all()
+    assert (start[0][8:, 0] == 0).all() and (start[1][5:, 0] == 0).all() and (start[2][6:, 1] == 0).all()
+    assert (start[2][:, 0] == 0).all() and (start[0][:, 1] == 0).all() and (start[1][:, 1] == 0).all()
     model.train(**FAST)
     assert model.factor_names()[:2] == ["s1", "s2"]
     assert np.isfinite(model.get_latent_representation()).all()

@@ -213,7 +213,9 @@ class POEMS(
                 [rows[v] for v in used],
                 [statistics[v] for v in used],
             )
-            self._module_inputs["set_start"] = sets.starts(dict(zip(mods, views, strict=True)))
+            starts = sets.starts(dict(zip(mods, views, strict=True)))
+            self._module_inputs["set_start"] = starts.links
+            self._set_coherence_p = starts.coherence_p
         self.module = self._module_cls(**self._module_inputs)
         n_obs = np.stack([r >= 0 for r in rows], axis=1).sum(0)
         h = hparams
@@ -234,6 +236,7 @@ class POEMS(
         #: names of the feature sets (the annotated factors), in order
         self.feature_set_names: list[str] = []
         self._feature_sets = None  # matched to the features; what pm.tl.refined_sets reads
+        self._set_coherence_p = None  # per set, the p-value of its start's test (pm.tl.feature_set_summary)
         if feature_sets is None:
             return None
         if hparams.decoder != "sparse":

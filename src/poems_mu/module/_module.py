@@ -71,8 +71,8 @@ class POEMSModule(BaseModuleClass):
         Their A annotated factors come first, before the ``n_latent`` free ones, and are never pruned; the factor
         penalty of each is ``λ_f √m_k ‖W_{:,k}‖₂``, ``m_k`` the size of its set.
     set_start
-        Per modality the (D × A) starting links of the annotated factors (default: the usual random start on the
-        members, 0 elsewhere).
+        Per modality the (D × A) starting links of the annotated factors; NaN, or the default, is the usual random
+        start on the members (0 elsewhere).
 
     """
 
@@ -150,13 +150,16 @@ class POEMSModule(BaseModuleClass):
                 bias = dec.b if h.decoder == "sparse" else dec.net[-1].bias
                 bias.copy_(torch.as_tensor(stats.bias, dtype=bias.dtype))
             for v, (dec, members) in enumerate(zip(self.decoders, set_members or [], strict=False)):
-                # an annotated factor starts as its set: links to its members only (the data may add others)
-                if set_start is not None:
-                    dec.W[:, : self.n_annotated] = torch.as_tensor(set_start[v], dtype=dec.W.dtype)
-                elif members is not None:
-                    dec.W[:, : self.n_annotated] *= torch.as_tensor(np.nan_to_num(np.asarray(members, np.float32)))
+                # an annotated factor starts as its set: links to its members only (the data may add others), at
+                # ``set_start`` where given (NaN: a free factor's random start, on the members)
+                w = dec.W[:, : self.n_annotated]
+                if members is not None:
+                    w *= torch.as_tensor(np.nan_to_num(np.asarray(members, np.float32)))
                 else:
-                    dec.W[:, : self.n_annotated] = 0.0
+                    w.zero_()
+                if set_start is not None:
+                    start = torch.as_tensor(set_start[v], dtype=w.dtype)
+                    w.copy_(torch.where(start.isnan(), w, start))
 
     # -- the factors in use --------------------------------------------------------------------------------------
     @property

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from mudata import MuData
 
+from poems_mu.data._feature_sets import COHERENCE_LEVEL
 from poems_mu.module._sparsity import LINK_THRESHOLD
 
 from ._common import is_model
@@ -116,8 +117,11 @@ def feature_set_summary(model, mdata: MuData | None = None, *, threshold: float 
     -------
     DataFrame indexed by set (the annotated factors, in the model's order) with ``active`` (the default rule of
     :func:`~poems_mu.tl.active_factors`), ``r2_<m>`` per modality (leave-one-factor-out share of variance),
-    ``members`` (found in the data), ``kept``, ``dropped``, ``added`` and ``links_<m>`` (the factor's links,
-    ``|W| > 0.01``, per modality, in and out of the set).
+    ``members`` (found in the data), ``kept``, ``dropped``, ``added``, ``links_<m>`` (the factor's links,
+    ``|W| > 0.01``, per modality, in and out of the set), ``start_p`` (the p-value of the start's test: do the
+    members co-vary more than random features? NaN for a set too small to test) and ``started`` (the factor started
+    as the set's first principal component; otherwise as a free factor, see the user guide's "Feature sets in the
+    prior").
 
     """
     _check_model(model)
@@ -138,6 +142,8 @@ def feature_set_summary(model, mdata: MuData | None = None, *, threshold: float 
     for mod in model.modalities:
         w = model.get_loadings(mod)[names].to_numpy()
         out[f"links_{mod}"] = (np.abs(w) > LINK_THRESHOLD).sum(0)
+    out["start_p"] = np.asarray(model._set_coherence_p, dtype=np.float64)
+    out["started"] = ~(out["start_p"] > COHERENCE_LEVEL)
     return out
 
 
