@@ -26,15 +26,17 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import re
 import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the helpers and the feature-set blocks
+
+from _tables_common import ROOT, commit_of, load, mean, percent, pm, rel, sd, seeds_text
+from _tables_sets import table_feature_sets, table_feature_sets_breast
+
 #: the pages whose generated blocks this script keeps (a page without markers is not touched)
 PAGES = ("README.md", "benchmarks/README.md", *sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")))
 
@@ -61,46 +63,6 @@ QUOTES = {
 
 METHOD_ORDER = ("PCA", "MOFA+", "MOFA-FLEX", "POEMS", "POEMS (fixed gating)", "POEM (dense decoder)")
 ABLATIONS = ("POEMS (fixed gating)", "POEM (dense decoder)")
-
-
-def load(name: str) -> dict:
-    return json.loads((RESULTS / name).read_text())
-
-
-def rel(name: str) -> str:
-    return f"`benchmarks/results/{name}`"
-
-
-def mean(values) -> float:
-    return statistics.fmean(values)
-
-
-def sd(values) -> float:
-    return statistics.stdev(values) if len(values) > 1 else float("nan")
-
-
-def pm(values, fmt: str = ".3f", sd_fmt: str | None = None) -> str:
-    """``mean ± SD`` of ``values`` (the mean alone when there is one value or they are all equal)."""
-    values = list(values)
-    if len(values) == 1 or max(values) == min(values):
-        return format(values[0], fmt)
-    return f"{format(mean(values), fmt)} ± {format(sd(values), sd_fmt or fmt)}"
-
-
-def percent(x: float, digits: int = 1) -> str:
-    return f"{100 * x:.{digits}f} %"
-
-
-def seeds_text(seeds) -> str:
-    seeds = sorted(set(seeds))
-    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
-        return f"{seeds[0]}–{seeds[-1]}"
-    return ", ".join(map(str, seeds))
-
-
-def commit_of(prov: dict) -> str:
-    commit = (prov.get("commit") or "?")[:7]
-    return commit + (" + uncommitted changes" if prov.get("dirty") else "")
 
 
 # ---------------------------------------------------------------------------------------------------- subtyping
@@ -667,6 +629,8 @@ BLOCKS: dict[str, Callable] = {
     "speed_summary": value_speed_summary,
     "epoch_saving": value_epoch_saving,
     "shape_time": value_shape_time,
+    "feature_sets": table_feature_sets,
+    "feature_sets_breast": table_feature_sets_breast,
 }
 
 

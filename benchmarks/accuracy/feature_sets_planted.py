@@ -41,6 +41,7 @@ Protocol (written before the first run; package defaults otherwise):
 
     OMP_NUM_THREADS=1 python benchmarks/accuracy/feature_sets_planted.py      # -> results/feature_sets_planted.*
     OMP_NUM_THREADS=1 python benchmarks/accuracy/feature_sets_planted.py --wrong 0.1 0.3 0.5
+    OMP_NUM_THREADS=1 python benchmarks/accuracy/feature_sets_planted.py --weak  # -> feature_sets_planted_weak.*
 
 ``--quick``: the first seed, 20 epochs (MOFA-FLEX 200): a pipeline check, into ``results/quick``.
 """
@@ -66,6 +67,7 @@ QUICK_TRAIN = {"max_epochs": 20, "n_epochs_kl_warmup": 5}
 MOFAFLEX_EPOCHS, MOFAFLEX_QUICK_EPOCHS = 10_000, 200
 MIN_R2 = 0.01  # MOFA+'s drop_factor_threshold
 NAME = "feature_sets_planted"
+WEAK = {"n": 150, "weight_range": (0.3, 0.6)}  # --weak: half the samples, weaker links (the default is 300, 0.4-0.8)
 MUVI_DENSE, MUVI_QUICK_EPOCHS = 15, 200  # MuVI's uninformed factors beside the sets' (as MOFA-FLEX's preset)
 METHODS = (
     "given sets (no model)",
@@ -79,11 +81,12 @@ METHODS = (
 )
 
 
-def data(seed: int, wrong: float):
-    """The planted data and sets of one run (``make_annotated`` at its defaults but ``wrong``)."""
+def data(seed: int, wrong: float, weak: bool = False):
+    """The planted data and sets of one run (``make_annotated`` at its defaults but ``wrong``; ``weak``: fewer
+    samples and weaker links, :data:`WEAK`)."""
     from poems_mu.datasets._synthetic_sets import make_annotated
 
-    return make_annotated(seed, wrong=wrong)
+    return make_annotated(seed, wrong=wrong, **(WEAK if weak else {}))
 
 
 def annotated(truth: dict) -> list[str]:
@@ -219,19 +222,19 @@ def start_at_random(model) -> None:
             dec.W[:, : module.n_annotated] = torch.randn_like(mask) * scale * mask
 
 
-def run(seed: int, wrong: float, quick: bool) -> tuple[list[dict], list[dict]]:
+def run(seed: int, wrong: float, quick: bool, weak: bool = False) -> tuple[list[dict], list[dict]]:
     """Every method on one data set: the records, and MOFA-FLEX's annotation checks."""
     base = {"seed": seed, "wrong": wrong}
-    d = data(seed, wrong)
+    d = data(seed, wrong, weak)
     recs = [base | {"method": METHODS[0]} | given_sets(d)]
     train = QUICK_TRAIN if quick else None
     model, wall = common.train_poems(d.mdata, seed, {"feature_sets": d.net}, train_kwargs=train)
     recs.append(base | {"method": METHODS[1], "wall_s": wall} | score_informed(model, d) | _epochs(model))
-    d = data(seed, wrong)  # a fresh MuData: set-up registers it with the model
+    d = data(seed, wrong, weak)  # a fresh MuData: set-up registers it with the model
     kwargs = {"feature_sets": d.net}
     model, wall = common.train_poems(d.mdata, seed, kwargs, train_kwargs=train, prepare=start_at_random)
     recs.append(base | {"method": METHODS[2], "wall_s": wall} | score_informed(model, d) | _epochs(model))
-    d = data(seed, wrong)
+    d = data(seed, wrong, weak)
     model, wall = common.train_poems(d.mdata, seed, train_kwargs=train)
     recs.append(base | {"method": METHODS[3], "wall_s": wall} | score_uninformed(model, d) | _epochs(model))
     from poems_mu.datasets._synthetic_sets import set_masks
@@ -288,17 +291,23 @@ def _cell(values: pd.Series, digits: int) -> str:
     return f"{v.mean():.{digits}f}{sd}{few}"
 
 
-def report(df: pd.DataFrame, seeds) -> str:
+def report(df: pd.DataFrame, seeds, weak: bool = False) -> str:
+    setting = (
+        f"{WEAK['n']} samples, link weights ±U{WEAK['weight_range']}"
+        if weak
+        else "300 samples, link weights ±U(0.4, 0.8)"
+    )
     lines = [
-        "# Feature sets in the prior: planted sets with wrong and missing members",
+        "# Feature sets in the prior: planted sets with wrong and missing members" + (", weak signal" if weak else ""),
         "",
-        f"`make_annotated` (6 true factors, sets for factors 1-4 with 20 % of the true members left out and the share "
-        f"`wrong` of the listed members replaced, 4 decoys), data seeds {', '.join(map(str, seeds))}, mean ± SD over "
-        "the seeds. AUROC: |W| of the set's annotated factor over `a` and `b` against its true support, mean over the "
-        "4 sets; POEMS without sets: the grouped AUROC of factors 1-4; the given sets: membership as the score. "
-        "Dropped / added: POEMS's calls (`pm.tl.refined_sets`) against the wrong members / the true members the sets "
-        "lack, pooled over the sets of a fit. Share of W on the given set: of the annotated factors' |W|, mean over "
-        "the sets whose factor has a link. (n = k): a score undefined in some fits (no call, no link), the mean of k. "
+        f"`make_annotated` ({setting}, noise SD 1; 6 true factors, sets for factors 1-4 with 20 % of the true "
+        "members left out and the share `wrong` of the listed members replaced, 4 decoys), data seeds "
+        f"{', '.join(map(str, seeds))}, mean ± SD over the seeds. AUROC: |W| of the set's annotated factor over `a` "
+        "and `b` against its true support, mean over the 4 sets; POEMS without sets: the grouped AUROC of factors 1-4; "
+        "the given sets: membership as the score. Dropped / added: POEMS's calls (`pm.tl.refined_sets`) against the "
+        "wrong members / the true members the sets lack, pooled over the sets of a fit. Share of W on the given set: "
+        "of the annotated factors' |W|, mean over the sets whose factor has a link. (n = k): a score undefined in "
+        "some fits (no call, no link), the mean of k. "
         "Protocol in the script's docstring.",
         "",
         "| wrong | method | " + " | ".join(name for name, _ in COLUMNS.values()) + " |",
@@ -313,13 +322,14 @@ def report(df: pd.DataFrame, seeds) -> str:
 def main(argv=None) -> None:
     p = common.parser(__doc__, seeds=list(SEEDS))
     p.add_argument("--wrong", type=float, nargs="+", default=list(WRONG), help="shares of wrong members")
+    p.add_argument("--weak", action="store_true", help=f"fewer samples, weaker links: {WEAK} (-> {NAME}_weak.*)")
     args = p.parse_args(argv)
     prov = common.provenance(__file__, argv)
     common.quiet()
     recs, checks = [], []
     for wrong in args.wrong:
         for seed in args.seeds:
-            r, check = run(seed, wrong, args.quick)
+            r, check = run(seed, wrong, args.quick, args.weak)
             recs += r
             checks += [{"seed": seed, "wrong": wrong, **c} for c in check]
             for x in r:
@@ -335,12 +345,14 @@ def main(argv=None) -> None:
             "train": QUICK_TRAIN if args.quick else "package defaults",
             "mofaflex_max_epochs": MOFAFLEX_QUICK_EPOCHS if args.quick else MOFAFLEX_EPOCHS,
             "min_r2": MIN_R2,
+            "data": WEAK if args.weak else "make_annotated defaults",
         },
         "runs": recs,
         "linear_model_checks": checks,
     }
-    markdown = report(df, args.seeds)
-    common.write_results(args.out / f"{NAME}.json", payload, provenance=prov, markdown=markdown)
+    markdown = report(df, args.seeds, args.weak)
+    name = NAME + ("_weak" if args.weak else "")
+    common.write_results(args.out / f"{name}.json", payload, provenance=prov, markdown=markdown)
     print(markdown)
 
 

@@ -1,0 +1,53 @@
+"""Helpers of the generated tables (``benchmarks/tables.py``): the results files and how numbers are written.
+
+Standard library only, as ``tables.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def load(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+def rel(name: str) -> str:
+    return f"`benchmarks/results/{name}`"
+
+
+def mean(values) -> float:
+    return statistics.fmean(values)
+
+
+def sd(values) -> float:
+    return statistics.stdev(values) if len(values) > 1 else float("nan")
+
+
+def pm(values, fmt: str = ".3f", sd_fmt: str | None = None) -> str:
+    """``mean ± SD`` of ``values`` (the mean alone when there is one value or they are all equal)."""
+    values = list(values)
+    if len(values) == 1 or max(values) == min(values):
+        return format(values[0], fmt)
+    return f"{format(mean(values), fmt)} ± {format(sd(values), sd_fmt or fmt)}"
+
+
+def percent(x: float, digits: int = 1) -> str:
+    return f"{100 * x:.{digits}f} %"
+
+
+def seeds_text(seeds) -> str:
+    seeds = sorted(set(seeds))
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def commit_of(prov: dict) -> str:
+    commit = (prov.get("commit") or "?")[:7]
+    return commit + (" + uncommitted changes" if prov.get("dirty") else "")
