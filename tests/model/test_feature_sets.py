@@ -152,11 +152,11 @@ def test_a_set_whose_members_do_not_co_vary_starts_as_a_free_factor():
     )
     scvi.settings.seed = 0
     model = _model(sets=sets)
-    p = dict(zip(model.feature_set_names, model._set_coherence_p, strict=True))
+    p = dict(zip(model.feature_set_names, model.module.set_start_p.numpy(), strict=True))
     assert p["f0"] == pytest.approx(1 / 200)  # no random set of its size co-varies as much
     assert p["decoy"] > 0.05 and p["mixed"] > 0.05
     again = _model(sets=sets)  # a fixed random stream: the same test whatever the seed
-    np.testing.assert_array_equal(again._set_coherence_p, model._set_coherence_p)
+    np.testing.assert_array_equal(again.module.set_start_p.numpy(), model.module.set_start_p.numpy())
     w_a, w_b = (d.W.detach().numpy() for d in model.module.decoders)
     assert np.abs(w_a[:, 0]).max() == pytest.approx(START_SCALE)  # f0 starts as its first component
     k_decoy, k_mixed = model.feature_set_names.index("decoy"), model.feature_set_names.index("mixed")
@@ -236,16 +236,27 @@ def test_a_set_of_features_from_several_factors_does_not_take_the_factor_no_set_
 
 
 @pytest.mark.slow
-def test_set_names_follow_the_factors_through_save_load_h5mu_and_a_query(trained, tmp_path):
+def test_set_names_follow_the_factors_through_save_load_h5mu_and_a_query(trained, tmp_path, monkeypatch):
+    from poems_mu.data._feature_sets import FeatureSets
+
     names = trained.factor_names()
     assert names[:2] == ["f0", "decoy"]
     assert list(pm.tl.active_factors(trained).index) == names
     assert list(trained.get_loadings("b").columns) == names
     trained.save(tmp_path / "m")
-    loaded = pm.POEMS.load(tmp_path / "m", adata=trained.adata)
+
+    def no_test(*args, **kwargs):
+        raise AssertionError("loading a model must not run the sets' start test again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(FeatureSets, "starts", no_test)
+        loaded = pm.POEMS.load(tmp_path / "m", adata=trained.adata)
     assert loaded.factor_names() == names
     np.testing.assert_allclose(loaded.get_latent_representation(), trained.get_latent_representation(), atol=1e-6)
     pd.testing.assert_frame_equal(pm.tl.refined_sets(loaded), pm.tl.refined_sets(trained))
+    summary = pm.tl.feature_set_summary(loaded)  # the start's test comes back with the saved state
+    pd.testing.assert_frame_equal(summary, pm.tl.feature_set_summary(trained))
+    assert summary.loc["f0", "start_p"] == pytest.approx(1 / 200) and not summary.loc["decoy", "started"]
     mdata = trained.adata.copy()
     trained.store_results(mdata)
     mdata.write(tmp_path / "r.h5mu")
@@ -295,7 +306,7 @@ def test_sets_work_with_counts_mutations_covariates_and_missing_samples():
     model = pm.POEMS(mdata, feature_sets=sets, n_latent=3, likelihood={"rna": "nb", "mut": "bernoulli"})
     start = [d.W.detach().numpy().copy() for d in model.module.decoders]
     # s1 is tested per modality (8 samples have both), s2 in mut; every start stays on the members of its modality
-    assert np.isfinite(model._set_coherence_p).all()
+    assert np.isfinite(model.module.set_start_p.numpy()).all()
     assert (start[0][8:, 0] == 0).all() and (start[1][5:, 0] == 0).all() and (start[2][6:, 1] == 0).all()
     assert (start[2][:, 0] == 0).all() and (start[0][:, 1] == 0).all() and (start[1][:, 1] == 0).all()
     model.train(**FAST)

@@ -35,7 +35,7 @@ from poems_mu.train import POEMSTrainingPlan
 from ._getters import GettersMixin
 from ._impute import ImputeMixin
 from ._results import ResultsMixin
-from ._save_load import SaveLoadMixin
+from ._save_load import LOADING, SaveLoadMixin
 from ._training import TrainingMixin
 
 logger = logging.getLogger(__name__)
@@ -202,8 +202,11 @@ class POEMS(
             "n_covariates": n_covariates,
             "set_members": None if sets is None else [sets.prior_members(m) for m in self.modalities],
             "set_start": None,
+            "set_start_p": None,
         }
-        if sets is not None:  # each annotated factor starts as its set's first principal component
+        if sets is not None and not LOADING.get():
+            # each annotated factor starts as its set's first principal component where its members co-vary (a model
+            # being loaded takes its links and the test's p-values from its saved state instead)
             used = [v for v, m in enumerate(self.modalities) if sets.listed[m].any()]  # only the views the sets need
             mods = [self.modalities[v] for v in used]
             views = encoder_views(
@@ -215,7 +218,7 @@ class POEMS(
             )
             starts = sets.starts(dict(zip(mods, views, strict=True)))
             self._module_inputs["set_start"] = starts.links
-            self._set_coherence_p = starts.coherence_p
+            self._module_inputs["set_start_p"] = starts.coherence_p
         self.module = self._module_cls(**self._module_inputs)
         n_obs = np.stack([r >= 0 for r in rows], axis=1).sum(0)
         h = hparams
@@ -236,7 +239,6 @@ class POEMS(
         #: names of the feature sets (the annotated factors), in order
         self.feature_set_names: list[str] = []
         self._feature_sets = None  # matched to the features; what pm.tl.refined_sets reads
-        self._set_coherence_p = None  # per set, the p-value of its start's test (pm.tl.feature_set_summary)
         if feature_sets is None:
             return None
         if hparams.decoder != "sparse":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import warnings
 
@@ -17,6 +18,10 @@ from poems_mu._model_files import (
     write_model_files,
 )
 from poems_mu.data._checks import check_mudata, check_same_features
+
+#: True while :meth:`SaveLoadMixin.load` builds a model: what construction would compute from the data only to start
+#: training (the feature sets' starting links and their test) is skipped, the saved state replaces it
+LOADING: contextvars.ContextVar[bool] = contextvars.ContextVar("poems_mu_loading", default=False)
 
 
 class SaveLoadMixin:
@@ -103,7 +108,11 @@ class SaveLoadMixin:
         attrs = {"init_params_": record["init_params"], **record["attributes"]}
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*constant.*")  # told at training time already
-            model = _initialize_model(cls, adata, registry, attrs, None)
+            token = LOADING.set(True)
+            try:
+                model = _initialize_model(cls, adata, registry, attrs, None)
+            finally:
+                LOADING.reset(token)
         for name, value in arrays.items():
             setattr(model, name, value)
         model.history_ = record["history"]

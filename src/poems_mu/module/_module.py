@@ -73,6 +73,9 @@ class POEMSModule(BaseModuleClass):
     set_start
         Per modality the (D × A) starting links of the annotated factors; NaN, or the default, is the usual random
         start on the members (0 elsewhere).
+    set_start_p
+        Per set, the p-value of the test that decided its start (kept as the buffer ``set_start_p``, saved with the
+        model; NaN when not given).
 
     """
 
@@ -86,6 +89,7 @@ class POEMSModule(BaseModuleClass):
         n_covariates: int = 0,
         set_members: Sequence[np.ndarray | None] | None = None,
         set_start: Sequence[np.ndarray] | None = None,
+        set_start_p: Sequence[float] | None = None,
     ):
         super().__init__()
         h = hparams
@@ -93,6 +97,9 @@ class POEMSModule(BaseModuleClass):
         self.modalities = list(modalities)
         self.n_annotated = count_sets(set_members)
         self.n_latent = self.n_annotated + h.n_latent
+        if self.n_annotated:
+            p = np.full(self.n_annotated, np.nan) if set_start_p is None else np.asarray(set_start_p, np.float64)
+            self.register_buffer("set_start_p", torch.as_tensor(p, dtype=torch.float32))
         n_latent = self.n_latent
         self.n_covariates = int(n_covariates)
         self.kl_weight = float(h.kl_weight)

@@ -142,7 +142,7 @@ def feature_set_summary(model, mdata: MuData | None = None, *, threshold: float 
     for mod in model.modalities:
         w = model.get_loadings(mod)[names].to_numpy()
         out[f"links_{mod}"] = (np.abs(w) > LINK_THRESHOLD).sum(0)
-    out["start_p"] = np.asarray(model._set_coherence_p, dtype=np.float64)
+    out["start_p"] = model.module.set_start_p.detach().cpu().numpy().astype(np.float64)
     out["started"] = ~(out["start_p"] > COHERENCE_LEVEL)
     return out
 
