@@ -9,17 +9,6 @@ from _tables_common import load, mean, pm, rel, seeds_text
 
 PLANTED = ("feature_sets_planted.json", "feature_sets_planted_weak.json")
 BREAST = "feature_sets_breast.json"
-#: the rows of the planted table, in order (the benchmark's method names)
-METHODS = (
-    "given sets (no model)",
-    "POEMS with sets",
-    "POEMS with sets, random start",
-    "POEMS without sets",
-    "MOFA-FLEX with sets",
-    "MOFA-FLEX with sets, no free factor",
-    "MuVI with sets",
-    "MuVI with sets, 15 dense factors",
-)
 #: the issue's four methods at 30 % wrong members: POEMS with the sets, and the best run of each other
 RIVALS = {
     "POEMS without sets": ("POEMS without sets",),
@@ -90,7 +79,7 @@ def table_feature_sets() -> list[str]:
             "|---|---|" + "---|" * len(COLUMNS),
         ]
         for wrong in sorted({r["wrong"] for r in runs}):
-            for method in METHODS:
+            for method in dict.fromkeys(r["method"] for r in runs):  # the benchmark's order
                 group = [r for r in runs if r["wrong"] == wrong and r["method"] == method]
                 if group:
                     cells = [_cell(group, k, fmt) for k, (_, fmt) in COLUMNS.items()]
