@@ -322,9 +322,11 @@ def test_the_link_path_gives_the_same_model_with_sets():
     for links in ("dense", "sparse"):
         scvi.settings.seed = 5
         model = _model(_planted(n=80), decoder_links=links)
-        model.train(**FAST)
+        # two epochs: the paths agree to ~1e-8 here; from then on Adam's normalised step can turn such a difference
+        # at a link on the proximal threshold into a visible one (2e-3 after a third epoch with this seed)
+        model.train(**(FAST | {"max_epochs": 2}))
         fits[links] = model
     np.testing.assert_allclose(
-        fits["sparse"].get_loadings("a").to_numpy(), fits["dense"].get_loadings("a").to_numpy(), atol=1e-4
+        fits["sparse"].get_loadings("a").to_numpy(), fits["dense"].get_loadings("a").to_numpy(), atol=1e-6
     )
     assert fits["sparse"].factor_names() == fits["dense"].factor_names()

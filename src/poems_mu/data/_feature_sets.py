@@ -41,6 +41,9 @@ class SetStarts(NamedTuple):
     """Per modality ``(n_features, n_sets)``: the starting links, NaN where a set starts as a free factor."""
     coherence_p: np.ndarray
     """Per set, the p-value of the start's test (the smallest over its groups of modalities; NaN: untested)."""
+    scores: np.ndarray
+    """``(n_samples, n_sets)``: each started set's first-component scores, standardised (the mean over its groups of
+    modalities where it has several); NaN for a set not started and for the samples without its modalities."""
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,15 @@ class FeatureSets:
         more than random features do: its share of the members' variance is compared with the same share for
         :data:`COHERENCE_DRAWS` random sets of the same size per modality (same samples; a fixed random stream, so
         the start does not depend on the seed), and the set starts there only when the p-value is at most
-        :data:`COHERENCE_LEVEL`; elsewhere its links are NaN (the module starts them as a free factor's).
+        :data:`COHERENCE_LEVEL`; elsewhere its links are NaN (the module starts them as a free factor's). The scores of
+        the started sets' components are returned for the encoders' start
+        (:meth:`~poems_mu.module.POEMSModule.start_set_encoders`).
         """
         mods = list(self.members)
         out = {m: np.zeros(self.members[m].shape) for m in mods}
         pvals = np.full(len(self.names), np.nan)
+        n_obs = len(next(iter(views.values())))
+        score_sum, score_n = np.zeros((n_obs, len(self.names))), np.zeros((n_obs, len(self.names)))
         rng = np.random.default_rng(0)
         for k in range(len(self.names)):
             cols = {m: np.flatnonzero(self.members[m][:, k]) for m in mods if self.listed[m][k]}
@@ -99,12 +106,20 @@ class FeatureSets:
                 x = np.concatenate([block[m][:, cols[m]] for m in group], axis=1)
                 p = _coherence_p(x, block, {m: len(cols[m]) for m in group}, rng)
                 pvals[k] = np.fmin(pvals[k], p)
-                start = scale * _first_component(x) if not p > COHERENCE_LEVEL else np.full(x.shape[1], np.nan)
+                start = np.full(x.shape[1], np.nan)
+                if not p > COHERENCE_LEVEL:
+                    start = scale * _first_component(x)
+                    score = (x - x.mean(0)) @ start
+                    score = (score - score.mean()) / max(float(score.std()), np.finfo(float).tiny)
+                    score_sum[rows, k] += score
+                    score_n[rows, k] += 1
                 offset = 0
                 for m in group:
                     out[m][cols[m], k] = start[offset : offset + len(cols[m])]
                     offset += len(cols[m])
-        return SetStarts([out[m] for m in mods], pvals)
+        with np.errstate(invalid="ignore"):
+            scores = score_sum / score_n  # NaN where a set has no started group
+        return SetStarts([out[m] for m in mods], pvals, scores)
 
 
 def _coherence_p(x: np.ndarray, block: dict[str, np.ndarray], sizes: dict[str, int], rng) -> float:

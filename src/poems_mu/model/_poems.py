@@ -23,13 +23,14 @@ from poems_mu.data._checks import (
     resolve_modalities,
     warn_constant_features,
 )
-from poems_mu.data._covariates import covariate_keys, resolve_size_factor_keys
+from poems_mu.data._covariates import covariate_keys, covariate_matrix, registered_covariates, resolve_size_factor_keys
 from poems_mu.data._feature_sets import FeatureSets, resolve_feature_sets
 from poems_mu.data._query import check_query_data, held_modalities
 from poems_mu.data._registry import mudata_fields, observed_rows, registered_modalities
 from poems_mu.data._statistics import encoder_views, feature_statistics, resolve_likelihoods
 from poems_mu.module import DEFAULTS, Hyperparameters, POEMSModule
 from poems_mu.module._hyperparameters import Decoder, DecoderLinks, Gating
+from poems_mu.module._set_start import start_set_encoders
 from poems_mu.train import POEMSTrainingPlan
 
 from ._getters import GettersMixin
@@ -207,19 +208,14 @@ class POEMS(
         if sets is not None and not LOADING.get():
             # each annotated factor starts as its set's first principal component where its members co-vary (a model
             # being loaded takes its links and the test's p-values from its saved state instead)
-            used = [v for v, m in enumerate(self.modalities) if sets.listed[m].any()]  # only the views the sets need
-            mods = [self.modalities[v] for v in used]
-            views = encoder_views(
-                self.adata_manager,
-                mods,
-                [names[v] for v in used],
-                [rows[v] for v in used],
-                [statistics[v] for v in used],
-            )
-            starts = sets.starts(dict(zip(mods, views, strict=True)))
+            views = self._set_views()
+            starts = sets.starts({self.modalities[v]: view for v, view in views.items()})
             self._module_inputs["set_start"] = starts.links
             self._module_inputs["set_start_p"] = starts.coherence_p
+            self._set_scores = starts.scores
         self.module = self._module_cls(**self._module_inputs)
+        if self._set_scores is not None:
+            self._start_set_encoders(views)
         n_obs = np.stack([r >= 0 for r in rows], axis=1).sum(0)
         h = hparams
         self._model_summary_string = (
@@ -232,6 +228,35 @@ class POEMS(
             f"covariate columns: {n_covariates}" + ("." if sets is None else f", feature sets: {len(sets.names)}.")
         )
 
+    def _set_views(self) -> dict[int, np.ndarray]:
+        """The encoder views (:func:`~poems_mu.data._statistics.encoder_views`) of the modalities that list a set,
+        by modality index: only these are read (a wide modality without sets is not densified).
+        """
+        used = [v for v, m in enumerate(self.modalities) if self._feature_sets.listed[m].any()]
+        rows = observed_rows(self.adata_manager)
+        names, stats = self._module_inputs["likelihoods"], self._module_inputs["statistics"]
+        mods = [self.modalities[v] for v in used]
+        views = encoder_views(
+            self.adata_manager, mods, [names[v] for v in used], [rows[v] for v in used], [stats[v] for v in used]
+        )
+        return dict(zip(used, views, strict=True))
+
+    def _start_set_encoders(self, views: Mapping[int, np.ndarray] | None = None) -> None:
+        """Start each started set's unit in the encoders of the modalities that list it at the set's scores
+        (:func:`~poems_mu.module._set_start.start_set_encoders`); ``views``: the encoder views by modality index,
+        computed here when not given. Called when the module is built (and rebuilt for a restart), not at load.
+        """
+        sets, scores = self._feature_sets, self._set_scores
+        if sets is None or scores is None or not np.isfinite(scores).any():
+            return
+        views = self._set_views() if views is None else views
+        covariates = covariate_matrix(self.adata, registered_covariates(self.adata_manager))
+        for v, view in views.items():
+            present = ~np.isnan(view[:, 0])
+            x = view[present] if covariates is None else np.concatenate([view[present], covariates[present]], axis=1)
+            listed = sets.listed[self.modalities[v]]
+            start_set_encoders(self.module, v, x, np.where(listed[None, :], scores[present], np.nan))
+
     def _resolve_feature_sets(self, feature_sets, hparams: Hyperparameters) -> FeatureSets | None:
         """Match ``feature_sets`` to the features; keep them in the init parameters as plain lists (a saved model
         then needs no pickle, and loading it rebuilds the same sets).
@@ -239,6 +264,7 @@ class POEMS(
         #: names of the feature sets (the annotated factors), in order
         self.feature_set_names: list[str] = []
         self._feature_sets = None  # matched to the features; what pm.tl.refined_sets reads
+        self._set_scores = None  # the started sets' first-component scores (samples × sets), for the encoders' start
         if feature_sets is None:
             return None
         if hparams.decoder != "sparse":

@@ -244,6 +244,7 @@ class TrainingMixin(UnsupervisedTrainingMixin):
                 seed = restart_seed(scvi.settings.seed, restart)
                 torch.manual_seed(seed)
                 self.module = self._module_cls(**self._module_inputs)
+                self._start_set_encoders()  # feature sets: their encoder units start at their scores again
                 self.is_trained_ = False
             run_kwargs = dict(train_kwargs, callbacks=list(user_callbacks))  # scvi appends to the list it gets
             if checkpoint_dir is not None:

@@ -1,0 +1,46 @@
+"""The encoders' start of the annotated factors (feature sets): each set's factor begins as its set's first
+principal component on the encoder side too, not only in the decoders' links.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+#: ridge strength of the start's fit, relative to the mean variance of the encoder's hidden units
+RIDGE = 1e-2
+#: fewest samples with a set's scores for a fit in one modality's encoder
+MIN_FIT_SAMPLES = 10
+
+
+@torch.no_grad()
+def start_set_encoders(module, v: int, inputs: np.ndarray, scores: np.ndarray) -> list[int]:
+    """Set the mean output of each annotated factor in encoder ``v`` to a ridge fit, on that encoder's hidden layer
+    as initialised, of its set's standardised first-component scores (``scores``: samples × A, NaN where a set is not
+    started, not listed in the modality, or has no score for a sample; ``inputs``: the encoder's input for the same
+    samples). The other outputs keep their random start. Returns the factors whose unit was set.
+
+    Started only in its decoders' links, a set's factor still depends on its encoder unit, which starts as random as
+    a free factor's, and a free factor can win the race (``benchmarks/results/feature_sets_planted.md``).
+    """
+    enc = module.encoders[v]
+    mode = enc.training
+    enc.eval()  # no dropout in the hidden layer the fit reads
+    dtype = enc.mean.weight.dtype
+    hidden = enc.body(torch.as_tensor(inputs, dtype=dtype, device=enc.mean.weight.device)).double().cpu().numpy()
+    enc.train(mode)
+    done = []
+    for k in range(scores.shape[1]):
+        ok = np.isfinite(scores[:, k])
+        if ok.sum() < MIN_FIT_SAMPLES:
+            continue
+        h = hidden[ok]
+        centre = h.mean(0)
+        hc = h - centre
+        gram = hc.T @ hc
+        ridge = RIDGE * np.trace(gram) / gram.shape[0]
+        w = np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), hc.T @ scores[ok, k])
+        enc.mean.weight[k] = torch.as_tensor(w, dtype=dtype)
+        enc.mean.bias[k] = float(scores[ok, k].mean() - centre @ w)
+        done.append(k)
+    return done
