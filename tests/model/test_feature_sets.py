@@ -167,6 +167,26 @@ def test_a_set_whose_members_do_not_co_vary_starts_as_a_free_factor():
     assert not w_a[:, k_decoy].any() and not w_b[:, k_mixed].any()
 
 
+def test_a_started_sets_encoder_unit_starts_at_its_scores_and_a_decoys_does_not():
+    import torch
+
+    scvi.settings.seed = 0
+    mdata = _planted()
+    model = _model(mdata)
+    module = model.module
+    x = np.asarray(mdata.mod["a"].X, dtype=np.float64)
+    members = x[:, :18]  # f0's members in a (all true)
+    pc = np.linalg.svd(members - members.mean(0), full_matrices=False)[0][:, 0]
+    with torch.no_grad():
+        module.encoders[0].eval()
+        view = (x - x.mean(0)) / x.std(0)
+        mean = module.encoders[0](torch.as_tensor(view, dtype=torch.float32))[0].numpy()
+    assert abs(np.corrcoef(mean[:, 0], pc)[0, 1]) > 0.9  # f0's unit reads its set's component from the start
+    assert abs(np.corrcoef(mean[:, 0], pc)[0, 1]) > abs(np.corrcoef(mean[:, 2], pc)[0, 1]) + 0.5  # not a free one
+    decoy = pm.POEMS(mdata, feature_sets=_sets().query("source == 'decoy'"), n_latent=4)
+    assert np.isnan(decoy._set_scores).all()  # not started: no score, its encoder units keep their random start
+
+
 def torch_full_like(t, value):
     import torch
 
