@@ -21,8 +21,16 @@ Protocol (written before the first run; package defaults otherwise):
   *Added after the first full run* (there MOFA-FLEX's 15 free factors took all the signal and left the annotated
   factors nearly empty): MOFA-FLEX at its own default ``n_factors=0``, the annotated factors only, otherwise the same.
   *Added later*: POEMS with the sets started at random (``start_at_random``), the ablation of the start from each
-  set's first principal component; and ``pm.tl.refined_sets`` now calls a member kept only when its link passes the
-  threshold it uses for added features (0.256), not any link above 0.01.
+  set's first principal component (since the encoders' start, its encoder units are drawn again as well); and
+  ``pm.tl.refined_sets`` now calls a member kept only when its link passes the threshold it uses for added features
+  (0.256), not any link above 0.01.
+  *Added in a later session*: MuVI 0.2.2 (``_informed_baselines.fit_muvi``) on the same z-scored modalities with the
+  same masks as prior masks, ``prior_confidence=0.99`` (its "low"), otherwise at its defaults (horseshoe prior, its
+  learning rate and early stopping), CPU; at its default (the sets' factors only) and with 15 dense factors beside
+  them (its ``n_factors``, as MOFA-FLEX's preset has 15 free ones). MuVI's seed is the data seed. ``--weak`` (added
+  with MuVI, after every method reached AUROC ≈ 1 on the default data, so that the informed and uninformed fits
+  could differ): 150 samples and link weights ±U(0.3, 0.6), otherwise the same; chosen on data seeds 10-12 with
+  POEMS only, where POEMS without sets found no factor.
 * **Scores**, per annotated set: AUROC of |W| of its annotated factor, over ``a`` and ``b`` together, against its
   factor's **true** support (not the given set); the mean over the 4 sets. POEMS without sets has no annotated factor:
   its AUROC is the grouped AUROC (``grouped_auroc`` of :mod:`poems_mu.datasets._synthetic`) of the true factors 1-4.
@@ -211,15 +219,20 @@ def score_linear(f, d) -> dict:
 
 def start_at_random(model) -> None:
     """The ablation of the sets' start: each annotated factor's links to its members drawn as a free factor's are
-    (``N(0, w_init_scale²)``), 0 elsewhere, instead of its set's first principal component."""
+    (``N(0, w_init_scale²)``), 0 elsewhere, and its units in the encoders drawn again as ``torch.nn.Linear`` draws
+    them, instead of its set's first principal component and that component's scores."""
     import torch
 
     module = model.module
     scale = module.hparams.w_init_scale
+    a = module.n_annotated
     with torch.no_grad():
         for dec, members in zip(module.decoders, model._module_inputs["set_members"], strict=True):
             mask = torch.as_tensor(np.nan_to_num(members), dtype=dec.W.dtype)
-            dec.W[:, : module.n_annotated] = torch.randn_like(mask) * scale * mask
+            dec.W[:, :a] = torch.randn_like(mask) * scale * mask
+        for enc in module.encoders:
+            fresh = torch.nn.Linear(enc.mean.in_features, a)
+            enc.mean.weight[:a], enc.mean.bias[:a] = fresh.weight, fresh.bias
 
 
 def run(seed: int, wrong: float, quick: bool, weak: bool = False) -> tuple[list[dict], list[dict]]:
