@@ -34,6 +34,11 @@ COHERENCE_LEVEL = 0.05
 MIN_TESTED = 3
 
 
+def started(p: np.ndarray | float) -> np.ndarray | bool:
+    """Whether a set with the start's p-value ``p`` gets its head start (NaN: too small to test, started)."""
+    return ~(np.asarray(p) > COHERENCE_LEVEL)
+
+
 class SetStarts(NamedTuple):
     """What :meth:`FeatureSets.starts` returns."""
 
@@ -107,7 +112,7 @@ class FeatureSets:
                 p = _coherence_p(x, block, {m: len(cols[m]) for m in group}, rng)
                 pvals[k] = np.fmin(pvals[k], p)
                 start = np.full(x.shape[1], np.nan)
-                if not p > COHERENCE_LEVEL:
+                if started(p):
                     start = scale * _first_component(x)
                     score = (x - x.mean(0)) @ start
                     score = (score - score.mean()) / max(float(score.std()), np.finfo(float).tiny)

@@ -29,6 +29,7 @@ from poems_mu.nn import (
 )
 
 from ._hyperparameters import Hyperparameters
+from ._set_start import start_set_links
 from ._sparsity import LINK_THRESHOLD, sparsity_metrics, sparsity_statistics
 
 
@@ -97,9 +98,6 @@ class POEMSModule(BaseModuleClass):
         self.modalities = list(modalities)
         self.n_annotated = count_sets(set_members)
         self.n_latent = self.n_annotated + h.n_latent
-        if self.n_annotated:
-            p = np.full(self.n_annotated, np.nan) if set_start_p is None else np.asarray(set_start_p, np.float64)
-            self.register_buffer("set_start_p", torch.as_tensor(p, dtype=torch.float32))
         n_latent = self.n_latent
         self.n_covariates = int(n_covariates)
         self.kl_weight = float(h.kl_weight)
@@ -156,17 +154,8 @@ class POEMSModule(BaseModuleClass):
             for dec, stats in zip(self.decoders, statistics, strict=True):
                 bias = dec.b if h.decoder == "sparse" else dec.net[-1].bias
                 bias.copy_(torch.as_tensor(stats.bias, dtype=bias.dtype))
-            for v, (dec, members) in enumerate(zip(self.decoders, set_members or [], strict=False)):
-                # an annotated factor starts as its set: links to its members only (the data may add others), at
-                # ``set_start`` where given (NaN: a free factor's random start, on the members)
-                w = dec.W[:, : self.n_annotated]
-                if members is not None:
-                    w *= torch.as_tensor(np.nan_to_num(np.asarray(members, np.float32)))
-                else:
-                    w.zero_()
-                if set_start is not None:
-                    start = torch.as_tensor(set_start[v], dtype=w.dtype)
-                    w.copy_(torch.where(start.isnan(), w, start))
+        if set_members is not None:
+            start_set_links(self, set_members, set_start, set_start_p)
 
     # -- the factors in use --------------------------------------------------------------------------------------
     @property

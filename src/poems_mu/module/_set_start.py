@@ -4,6 +4,8 @@ principal component on the encoder side too, not only in the decoders' links.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -11,6 +13,31 @@ import torch
 RIDGE = 1e-2
 #: fewest samples with a set's scores for a fit in one modality's encoder
 MIN_FIT_SAMPLES = 10
+
+
+@torch.no_grad()
+def start_set_links(
+    module,
+    set_members: Sequence[np.ndarray | None],
+    set_start: Sequence[np.ndarray] | None,
+    set_start_p: Sequence[float] | None = None,
+) -> None:
+    """Each annotated factor's links: on its members only (the data may add others), at ``set_start`` where given
+    (NaN there, or no ``set_start``: the free factors' random start, kept on the members); 0 elsewhere. The p-values
+    of the test that decided the starts become the buffer ``set_start_p`` (saved with the state; NaN when not given).
+    """
+    a = module.n_annotated
+    p = np.full(a, np.nan) if set_start_p is None else np.asarray(set_start_p, np.float64)
+    module.register_buffer("set_start_p", torch.as_tensor(p, dtype=torch.float32))
+    for v, (dec, members) in enumerate(zip(module.decoders, set_members, strict=False)):
+        w = dec.W[:, :a]
+        if members is not None:
+            w *= torch.as_tensor(np.nan_to_num(np.asarray(members, np.float32)))
+        else:
+            w.zero_()
+        if set_start is not None:
+            start = torch.as_tensor(set_start[v], dtype=w.dtype)
+            w.copy_(torch.where(start.isnan(), w, start))
 
 
 @torch.no_grad()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from mudata import MuData
 
-from poems_mu.data._feature_sets import COHERENCE_LEVEL
+from poems_mu.data._feature_sets import started
 from poems_mu.module._sparsity import LINK_THRESHOLD
 
 from ._common import is_model
@@ -143,7 +143,7 @@ def feature_set_summary(model, mdata: MuData | None = None, *, threshold: float 
         w = model.get_loadings(mod)[names].to_numpy()
         out[f"links_{mod}"] = (np.abs(w) > LINK_THRESHOLD).sum(0)
     out["start_p"] = model.module.set_start_p.detach().cpu().numpy().astype(np.float64)
-    out["started"] = ~(out["start_p"] > COHERENCE_LEVEL)
+    out["started"] = started(out["start_p"].to_numpy())
     return out
 
 
