@@ -51,12 +51,13 @@ def _matched_auroc(z, zl, loadings, supports, mods) -> float:
     return float(np.mean(scores))
 
 
-def planted_run(k_true: int, data_seed: int, seed: int, model_kwargs: dict, train_kwargs: dict):
-    """One model on planted data: the record of its factors, and the model."""
+def planted_run(k_true: int, data_seed: int, seed: int, model_kwargs: dict, train_kwargs: dict, prepare=None):
+    """One model on planted data: the record of its factors, and the model (``prepare(model)`` runs before
+    training)."""
     from poems_mu.datasets._synthetic import grouped_auroc, match_factors
 
     mdata, z, supports = common.planted("structured", data_seed, n_factors=k_true)
-    model, wall = common.train_poems(mdata, seed, model_kwargs, train_kwargs=train_kwargs)
+    model, wall = common.train_poems(mdata, seed, model_kwargs, train_kwargs=train_kwargs, prepare=prepare)
     zl = model.get_latent_representation()
     loadings = {m: model.get_loadings(m).to_numpy() for m in model.modalities}
     mods = ("a", "b")
