@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the helpers and the feature-set blocks
 
 from _tables_common import ROOT, commit_of, load, mean, percent, pm, rel, sd, seeds_text
+from _tables_factors import table_factor_start, table_structures, value_structures
 from _tables_sets import table_feature_sets, table_feature_sets_breast
 
 #: the pages whose generated blocks this script keeps (a page without markers is not touched)
@@ -631,6 +632,9 @@ BLOCKS: dict[str, Callable] = {
     "shape_time": value_shape_time,
     "feature_sets": table_feature_sets,
     "feature_sets_breast": table_feature_sets_breast,
+    "structures": table_structures,
+    "structures_summary": value_structures,
+    "factor_start": table_factor_start,
 }
 
 

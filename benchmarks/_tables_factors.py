@@ -1,0 +1,127 @@
+"""The generated blocks on whether factors and clusters come back from seed to seed (``benchmarks/tables.py``): the
+k-means structures of breast_tcga's embeddings, and the deterministic starts of the free factors."""
+
+from __future__ import annotations
+
+import statistics
+
+from _tables_common import load, mean, pm, rel, seeds_text
+
+STRUCTURES = "subtyping_structures.json"
+START = "factor_start.json"
+METHODS = ("PCA", "MOFA+", "MOFA-FLEX", "POEMS")
+#: a structure whose inertia is within this share of the best one's is "near" it
+NEAR = 0.01
+
+
+def _runs(method: str) -> list[dict]:
+    return [r for r in load(STRUCTURES)["runs"] if r["method"] == method]
+
+
+def _subtype_structure(run: dict) -> tuple[int, dict]:
+    """The position and record of the structure that scores highest against the subtypes."""
+    return max(enumerate(run["structures"]), key=lambda it: it[1]["nmi"])
+
+
+def _cka(method: str) -> float | None:
+    pairs = [p["cka"] for p in load(STRUCTURES)["pairs"] if p["method"] == method]
+    return mean(pairs) if pairs else None
+
+
+def _seeds() -> str:
+    return seeds_text(load(STRUCTURES)["settings"]["seeds"])
+
+
+def table_structures() -> list[str]:
+    """Per method: how many structures lie near the best partition, and whether the subtype structure is the best."""
+    st = load(STRUCTURES)["settings"]
+    lines = [
+        f"From {rel(STRUCTURES)} (`benchmarks/accuracy/subtyping_structures.py`): breast_tcga, each method fitted on "
+        f"the paper's train split and all samples embedded (as for the subtyping table), training seeds {_seeds()} "
+        f"(PCA once). k-means with {st['n_clusters']} clusters, {st['n_starts']} single starts per embedding; a "
+        f"*structure* is a partition with ARI < {st['same_structure']} to every better one. *Near*: structures whose "
+        f"inertia is within {NEAR:.0%} of the best partition's. *Subtype structure*: of the structures found, the one "
+        "with the highest NMI against PAM50 (the labels name it; they choose nothing). *NMI scored*: "
+        "`tl.evaluate_subtyping`'s k-means (n_init=10), per run. *CKA*: linear CKA between the embeddings of two "
+        "training seeds, mean over pairs.",
+        "",
+        "| method | runs | near structures per run | subtype structure: NMI | its inertia gap | runs where it is the "
+        "best | NMI scored | CKA between seeds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for method in METHODS:
+        runs = _runs(method)
+        if not runs:
+            continue
+        near = [sum(t["gap"] <= NEAR for t in r["structures"]) for r in runs]
+        top = [_subtype_structure(r) for r in runs]
+        scored = [r["nmi_scored"] for r in runs]
+        cka = _cka(method)
+        lines.append(
+            f"| {method} | {len(runs)} | {', '.join(map(str, near))} | {pm([t['nmi'] for _, t in top], '.2f')} | "
+            + ", ".join(f"{100 * t['gap']:+.2f} %" for _, t in top)
+            + f" | {sum(i == 0 for i, _ in top)} of {len(runs)} | "
+            + ", ".join(f"{x:.2f}" for x in scored)
+            + f" | {'—' if cka is None else format(cka, '.2f')} |"
+        )
+    return lines
+
+
+def value_structures() -> str:
+    """One sentence: a second partition near the best one, how often the subtype structure wins, per method."""
+    runs = [r for m in METHODS for r in _runs(m)]
+    second = sum(len(r["structures"]) > 1 and r["structures"][1]["gap"] <= NEAR for r in runs)
+    top = [_subtype_structure(r)[1] for r in runs]
+    wins = []
+    for method in METHODS[1:]:
+        n = sum(_subtype_structure(r)[0] == 0 for r in _runs(method))
+        wins.append(f"{n} of {len(_runs(method))} {method} runs")
+    pca = "" if any(_subtype_structure(r)[0] == 0 for r in _runs("PCA")) else " and not in the PCA embedding"
+    cka = ", ".join(f"{_cka(m):.2f} for {m}" for m in METHODS if _cka(m) is not None)
+    return (
+        f"in {second} of the {len(runs)} embeddings (every method, every training seed) 3-cluster k-means has a "
+        f"second partition within {100 * NEAR:.0f} % of the lowest inertia; of the partitions found, the one closest to "
+        f"the subtypes (NMI "
+        f"{min(t['nmi'] for t in top):.2f}–{max(t['nmi'] for t in top):.2f}) is the lowest in {', '.join(wins)}{pca} "
+        f"(up to {100 * max(t['gap'] for t in top):.1f} % above it otherwise), while the runs of one method learn "
+        f"nearly the same space (linear CKA between seeds {cka}; {rel(STRUCTURES)}, training seeds {_seeds()})"
+    )
+
+
+def table_factor_start() -> list[str]:
+    """The deterministic starts of the free factors against the random one."""
+    data = load(START)
+    runs = data["runs"]
+    repro = {(r["start"], r["data"]): r["value"] for r in data["reproducibility"]}
+    seeds = sorted({r["seed"] for r in runs})
+    lines = [
+        f"From {rel(START)} (`benchmarks/tuning/factor_start.py`, a prototype applied before training, not a package "
+        f"option; training seeds {seeds_text(seeds)}; mean ± SD over seeds). breast_tcga: every sample, each seed its "
+        "own validation split; *held-out*: the per-sample criterion of the validation samples (lower is better); "
+        "NMI and KNN are reported, nothing is chosen with them. Planted (4 and 8 true factors): factors kept per "
+        "seed, grouped AUROC, the worst true factor's best |corr|, reproducibility on data seed 0.",
+        "",
+        "| start | breast: kept | reproducibility | held-out | k-means NMI | KNN | s per fit | planted 4: kept | "
+        "AUROC | worst \\|corr\\| | repr. | planted 8: kept | AUROC | worst \\|corr\\| | repr. |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in data["starts"]:
+        b = [r for r in runs if r["start"] == name and r["data"] == "breast_tcga"]
+        cells = [
+            f"{mean([r['kept'] for r in b]):.1f}",
+            f"{repro[(name, 'breast_tcga')]:.2f}",
+            pm([r["elbo"] for r in b], ".1f"),
+            pm([r["nmi"] for r in b], ".3f"),
+            pm([r["knn"] for r in b], ".3f"),
+            f"{mean([r['wall_s'] for r in b]):.1f}",
+        ]
+        for k in (4, 8):
+            p = [r for r in runs if r["start"] == name and r["data"] == f"planted, {k} factors"]
+            cells += [
+                ", ".join(str(r["kept"]) for r in p),
+                f"{mean([r['grouped_auroc'] for r in p]):.3f}",
+                f"{statistics.fmean([r['min_corr'] for r in p]):.2f}",
+                f"{repro[(name, f'planted, {k} factors')]:.2f}",
+            ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
