@@ -80,8 +80,8 @@ def value_structures() -> str:
     cka = ", ".join(f"{_cka(m):.2f} for {m}" for m in METHODS if _cka(m) is not None)
     return (
         f"in {second} of the {len(runs)} embeddings (every method, every training seed) 3-cluster k-means has a "
-        f"second partition within {100 * NEAR:.0f} % of the lowest inertia; of the partitions found, the one closest to "
-        f"the subtypes (NMI "
+        f"second partition within {100 * NEAR:.0f} % of the lowest inertia; of the partitions found, the one "
+        f"closest to the subtypes (NMI "
         f"{min(t['nmi'] for t in top):.2f}–{max(t['nmi'] for t in top):.2f}) is the lowest in {', '.join(wins)}{pca} "
         f"(up to {100 * max(t['gap'] for t in top):.1f} % above it otherwise), while the runs of one method learn "
         f"nearly the same space (linear CKA between seeds {cka}; {rel(STRUCTURES)}, training seeds {_seeds()})"

@@ -30,12 +30,13 @@ QUICK_TRAIN = {"max_epochs": 20, "n_epochs_kl_warmup": 5}
 MODS = ("a", "b")
 
 
-def fit(data_kwargs: dict, seed: int, lambda_factor: float, train) -> dict:
+def fit(data_kwargs: dict, seed: int, model_kwargs: dict, train, prepare=None) -> dict:
+    """One model on ``make_annotated(seed, **data_kwargs)`` (no sets given); ``prepare(model)`` runs before training."""
     from poems_mu.datasets._synthetic import grouped_auroc
     from poems_mu.datasets._synthetic_sets import make_annotated
 
     d = make_annotated(seed, **data_kwargs)
-    model, wall = common.train_poems(d.mdata, seed, {"lambda_factor": lambda_factor}, train_kwargs=train)
+    model, wall = common.train_poems(d.mdata, seed, model_kwargs, train_kwargs=train, prepare=prepare)
     loadings = {m: model.get_loadings(m).to_numpy() for m in MODS}
     auroc, _ = grouped_auroc(d.z, model.get_latent_representation(), loadings, d.supports, MODS)
     w = np.concatenate(list(loadings.values()))
@@ -55,7 +56,7 @@ def main(argv=None) -> None:
     seeds = args.seeds[:1] if args.quick else args.seeds
     train = QUICK_TRAIN if args.quick else None
     recs = [
-        {"data": name, "lambda_factor": lf, "seed": seed} | fit(kwargs, seed, lf, train)
+        {"data": name, "lambda_factor": lf, "seed": seed} | fit(kwargs, seed, {"lambda_factor": lf}, train)
         for name, kwargs in DATA.items()
         for lf in LAMBDA_FACTOR
         for seed in seeds

@@ -23,20 +23,20 @@ from poems_mu.data._checks import (
     resolve_modalities,
     warn_constant_features,
 )
-from poems_mu.data._covariates import covariate_keys, covariate_matrix, registered_covariates, resolve_size_factor_keys
+from poems_mu.data._covariates import covariate_keys, resolve_size_factor_keys
 from poems_mu.data._feature_sets import FeatureSets, resolve_feature_sets
 from poems_mu.data._query import check_query_data, held_modalities
 from poems_mu.data._registry import mudata_fields, observed_rows, registered_modalities
-from poems_mu.data._statistics import encoder_views, feature_statistics, resolve_likelihoods
+from poems_mu.data._statistics import feature_statistics, resolve_likelihoods
 from poems_mu.module import DEFAULTS, Hyperparameters, POEMSModule
-from poems_mu.module._hyperparameters import Decoder, DecoderLinks, Gating
-from poems_mu.module._set_start import start_set_encoders
+from poems_mu.module._hyperparameters import Decoder, DecoderLinks, FactorStart, Gating
 from poems_mu.train import POEMSTrainingPlan
 
 from ._getters import GettersMixin
 from ._impute import ImputeMixin
 from ._results import ResultsMixin
 from ._save_load import LOADING, SaveLoadMixin
+from ._starts import free_start, set_views, start_factors
 from ._training import TrainingMixin
 
 logger = logging.getLogger(__name__)
@@ -103,6 +103,12 @@ class POEMS(
         the minibatch size and the device.
     w_init_scale
         SD of the symmetric initial ``W`` (``N(0, w_init_scale²)``: small, near the slab/spike crossover).
+    factor_start
+        How the free factors start. ``"random"``: the random initialisation of the network. ``"pca"``: as many
+        factors as parallel analysis finds components above noise in a joint PCA of the modalities (each weighted
+        equally, feature sets' factors projected out) start at those components, rotated by varimax: their links in
+        W and their units in every encoder; the other factors start at random. Deterministic given the data; it
+        densifies every modality once at set-up. Measured against ``"random"`` in the documentation's model page.
     decoder_links
         How the sparse decoders form their first layer: ``"dense"`` (all K factors per feature), ``"sparse"``
         (only the non-zero links of W) or ``"auto"`` (the link path while at most 5 % of a modality's W is
@@ -173,6 +179,7 @@ class POEMS(
         chunk_size: int | None = DEFAULTS.chunk_size,
         max_chunk_bytes: int | None = DEFAULTS.max_chunk_bytes,
         w_init_scale: float = DEFAULTS.w_init_scale,
+        factor_start: FactorStart = DEFAULTS.factor_start,
         decoder_links: DecoderLinks = DEFAULTS.decoder_links,
         links_dense_every: int = DEFAULTS.links_dense_every,
         modality_dropout: float = DEFAULTS.modality_dropout,
@@ -205,17 +212,21 @@ class POEMS(
             "set_start": None,
             "set_start_p": None,
         }
+        views = None
         if sets is not None and not LOADING.get():
             # each annotated factor starts as its set's first principal component where its members co-vary (a model
             # being loaded takes its links and the test's p-values from its saved state instead)
-            views = self._set_views()
+            views = set_views(self)
             starts = sets.starts({self.modalities[v]: view for v, view in views.items()})
             self._module_inputs["set_start"] = starts.links
             self._module_inputs["set_start_p"] = starts.coherence_p
             self._set_scores = starts.scores
         self.module = self._module_cls(**self._module_inputs)
-        if self._set_scores is not None:
-            self._start_set_encoders(views)
+        #: the start of the free factors (``factor_start="pca"``; None for the random start and for a loaded model)
+        self._free_start = None
+        if hparams.factor_start == "pca" and not LOADING.get():
+            self._free_start = free_start(self, views)
+        start_factors(self, views)
         n_obs = np.stack([r >= 0 for r in rows], axis=1).sum(0)
         h = hparams
         self._model_summary_string = (
@@ -227,35 +238,6 @@ class POEMS(
             f"kl_weight={h.kl_weight}, lambda0={h.lambda0}, lambda1={h.lambda1}, likelihoods={self.likelihoods}, "
             f"covariate columns: {n_covariates}" + ("." if sets is None else f", feature sets: {len(sets.names)}.")
         )
-
-    def _set_views(self) -> dict[int, np.ndarray]:
-        """The encoder views (:func:`~poems_mu.data._statistics.encoder_views`) of the modalities that list a set,
-        by modality index: only these are read (a wide modality without sets is not densified).
-        """
-        used = [v for v, m in enumerate(self.modalities) if self._feature_sets.listed[m].any()]
-        rows = observed_rows(self.adata_manager)
-        names, stats = self._module_inputs["likelihoods"], self._module_inputs["statistics"]
-        mods = [self.modalities[v] for v in used]
-        views = encoder_views(
-            self.adata_manager, mods, [names[v] for v in used], [rows[v] for v in used], [stats[v] for v in used]
-        )
-        return dict(zip(used, views, strict=True))
-
-    def _start_set_encoders(self, views: Mapping[int, np.ndarray] | None = None) -> None:
-        """Start each started set's unit in the encoders of the modalities that list it at the set's scores
-        (:func:`~poems_mu.module._set_start.start_set_encoders`); ``views``: the encoder views by modality index,
-        computed here when not given. Called when the module is built (and rebuilt for a restart), not at load.
-        """
-        sets, scores = self._feature_sets, self._set_scores
-        if sets is None or scores is None or not np.isfinite(scores).any():
-            return
-        views = self._set_views() if views is None else views
-        covariates = covariate_matrix(self.adata, registered_covariates(self.adata_manager))
-        for v, view in views.items():
-            present = ~np.isnan(view[:, 0])
-            x = view[present] if covariates is None else np.concatenate([view[present], covariates[present]], axis=1)
-            listed = sets.listed[self.modalities[v]]
-            start_set_encoders(self.module, v, x, np.where(listed[None, :], scores[present], np.nan))
 
     def _resolve_feature_sets(self, feature_sets, hparams: Hyperparameters) -> FeatureSets | None:
         """Match ``feature_sets`` to the features; keep them in the init parameters as plain lists (a saved model

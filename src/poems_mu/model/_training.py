@@ -19,6 +19,7 @@ from poems_mu._model_files import SPLIT_ATTRS, history_from_plain, read_model_fi
 from poems_mu.train import _checkpoint as ckpt
 
 from ._factors import order_factors
+from ._starts import start_factors
 from ._train_run import EARLY_STOPPING_MONITOR, train_run
 
 logger = logging.getLogger(__name__)
@@ -244,7 +245,7 @@ class TrainingMixin(UnsupervisedTrainingMixin):
                 seed = restart_seed(scvi.settings.seed, restart)
                 torch.manual_seed(seed)
                 self.module = self._module_cls(**self._module_inputs)
-                self._start_set_encoders()  # feature sets: their encoder units start at their scores again
+                start_factors(self)  # the sets' and the free factors' starts, on the fresh module
                 self.is_trained_ = False
             run_kwargs = dict(train_kwargs, callbacks=list(user_callbacks))  # scvi appends to the list it gets
             if checkpoint_dir is not None:

@@ -19,6 +19,7 @@ from poems_mu._arguments import check_positive_int, check_positive_real, check_u
 Gating = Literal["learned", "fixed"]
 Decoder = Literal["sparse", "dense"]
 DecoderLinks = Literal["dense", "sparse", "auto"]
+FactorStart = Literal["random", "pca"]
 #: largest latent size accepted
 MAX_LATENT = 1024
 
@@ -49,6 +50,7 @@ class Hyperparameters:
     chunk_size: int | None = None
     max_chunk_bytes: int | None = None
     w_init_scale: float = 0.15
+    factor_start: FactorStart = "random"
     decoder_links: DecoderLinks = "auto"
     links_dense_every: int = 10
     modality_dropout: float = 0.0
@@ -83,6 +85,9 @@ class Hyperparameters:
         if not isinstance(self.prior_expert, bool | np.bool_):
             raise ValueError(f"prior_expert must be True or False, got {self.prior_expert!r}.")
         _check_choice(self.gating, Gating, "gating")
+        _check_choice(self.factor_start, FactorStart, "factor_start")
+        if self.factor_start == "pca" and self.decoder != "sparse":
+            raise ValueError("factor_start='pca' starts the links of the sparse decoder: use decoder='sparse'.")
         _check_choice(self.decoder, Decoder, "decoder")
         _check_choice(self.decoder_links, DecoderLinks, "decoder_links")
         if not is_int(self.links_dense_every) or self.links_dense_every < 1:

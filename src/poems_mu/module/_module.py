@@ -29,8 +29,8 @@ from poems_mu.nn import (
 )
 
 from ._hyperparameters import Hyperparameters
-from ._set_start import start_set_links
 from ._sparsity import LINK_THRESHOLD, sparsity_metrics, sparsity_statistics
+from ._starts import start_set_links
 
 
 class POEMSModule(BaseModuleClass):

@@ -1,5 +1,6 @@
-"""The encoders' start of the annotated factors (feature sets): each set's factor begins as its set's first
-principal component on the encoder side too, not only in the decoders' links.
+"""Deterministic starts of factors, applied to a module as built: the feature sets' factors (their decoders' links
+and encoder units start at the set's first principal component) and, with ``factor_start="pca"``, the free factors
+(links and encoder units at the rotated components of :mod:`poems_mu.data._factor_start`).
 """
 
 from __future__ import annotations
@@ -41,11 +42,23 @@ def start_set_links(
 
 
 @torch.no_grad()
-def start_set_encoders(module, v: int, inputs: np.ndarray, scores: np.ndarray) -> list[int]:
-    """Set the mean output of each annotated factor in encoder ``v`` to a ridge fit, on that encoder's hidden layer
-    as initialised, of its set's standardised first-component scores (``scores``: samples × A, NaN where a set is not
-    started, not listed in the modality, or has no score for a sample; ``inputs``: the encoder's input for the same
-    samples). The other outputs keep their random start. Returns the factors whose unit was set.
+def start_free_links(module, links: Sequence[np.ndarray]) -> None:
+    """The links of the first ``n`` free factors (right after the annotated ones) at ``links[v]`` (``(D_v, n)``) in
+    each modality's decoder; the other free factors keep their random start.
+    """
+    first = module.n_annotated
+    for dec, start in zip(module.decoders, links, strict=True):
+        n = start.shape[1]
+        dec.W[:, first : first + n] = torch.as_tensor(start, dtype=dec.W.dtype, device=dec.W.device)
+
+
+@torch.no_grad()
+def start_encoder_units(module, v: int, inputs: np.ndarray, scores: np.ndarray) -> list[int]:
+    """Set the mean output of factor k in encoder ``v`` to a ridge fit, on that encoder's hidden layer as
+    initialised, of ``scores[:, k]`` (samples × factors, standardised; NaN where a factor does not start there or a
+    sample has no score: a started set not listed in the modality, a free factor without a start; ``inputs``: the
+    encoder's input for the same samples). The other outputs keep their random start. Returns the factors whose unit
+    was set.
 
     Started only in its decoders' links, a set's factor still depends on its encoder unit, which starts as random as
     a free factor's, and a free factor can win the race (``benchmarks/results/feature_sets_planted.md``).

@@ -1,0 +1,79 @@
+"""How a model's factors start, from its registered data: the feature sets' factors at their first principal
+components, and with ``factor_start="pca"`` the free factors at the rotated components of a joint PCA
+(:mod:`poems_mu.data._factor_start`). Computed once when the model is built (not when it is loaded: a loaded model
+has its trained state) and applied again to the fresh module of each restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from poems_mu.data._covariates import covariate_matrix, registered_covariates
+from poems_mu.data._factor_start import pca_start
+from poems_mu.data._registry import observed_rows
+from poems_mu.data._statistics import encoder_views
+from poems_mu.module._starts import start_encoder_units, start_free_links
+
+
+def views_of(model, used: Sequence[int], known: Mapping[int, np.ndarray] | None = None) -> dict[int, np.ndarray]:
+    """The encoder views (:func:`~poems_mu.data._statistics.encoder_views`) of the modalities ``used`` (indices), by
+    index; those in ``known`` are not computed again.
+    """
+    known = dict(known or {})
+    todo = [v for v in used if v not in known]
+    if todo:
+        rows = observed_rows(model.adata_manager)
+        names, stats = model._module_inputs["likelihoods"], model._module_inputs["statistics"]
+        mods = [model.modalities[v] for v in todo]
+        views = encoder_views(
+            model.adata_manager, mods, [names[v] for v in todo], [rows[v] for v in todo], [stats[v] for v in todo]
+        )
+        known.update(zip(todo, views, strict=True))
+    return {v: known[v] for v in used}
+
+
+def set_views(model) -> dict[int, np.ndarray]:
+    """The encoder views of the modalities that list a feature set (a wide modality without sets is not densified)."""
+    return views_of(model, [v for v, m in enumerate(model.modalities) if model._feature_sets.listed[m].any()])
+
+
+def free_start(model, views: Mapping[int, np.ndarray] | None = None):
+    """The start of the free factors from the joint PCA of every modality's view, with the started sets' scores
+    projected out (:func:`~poems_mu.data._factor_start.pca_start`); ``views``: those already computed.
+    """
+    views = views_of(model, range(len(model.modalities)), views)
+    return pca_start(list(views.values()), model.module.n_latent - model.module.n_annotated, model._set_scores)
+
+
+def start_factors(model, views: Mapping[int, np.ndarray] | None = None) -> None:
+    """Apply the starts to ``model.module``: the free factors' links, and in each modality's encoder the units of the
+    started sets that list it and of the started free factors (a ridge fit to their scores,
+    :func:`~poems_mu.module._starts.start_encoder_units`). Nothing to do without either start.
+    """
+    sets, scores, free = model._feature_sets, model._set_scores, model._free_start
+    with_sets = sets is not None and scores is not None and np.isfinite(scores).any()
+    with_free = free is not None and free.scores.shape[1] > 0
+    if not (with_sets or with_free):
+        return
+    module = model.module
+    a, n_free = module.n_annotated, 0 if free is None else free.scores.shape[1]
+    if with_free:
+        start_free_links(module, free.links)
+        used = range(len(model.modalities))
+    else:
+        used = [v for v, m in enumerate(model.modalities) if sets.listed[m].any()]
+    views = views_of(model, used, views)
+    covariates = covariate_matrix(model.adata, registered_covariates(model.adata_manager))
+    for v, view in views.items():
+        present = ~np.isnan(view[:, 0])
+        target = np.full((int(present.sum()), module.n_latent), np.nan)
+        if with_sets:
+            listed = sets.listed[model.modalities[v]]
+            target[:, :a] = np.where(listed[None, :], scores[present], np.nan)
+        if with_free:
+            target[:, a : a + n_free] = free.scores[present]
+        if np.isfinite(target).any():
+            x = view[present] if covariates is None else np.concatenate([view[present], covariates[present]], axis=1)
+            start_encoder_units(module, v, x, target)
