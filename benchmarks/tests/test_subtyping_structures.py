@@ -1,5 +1,4 @@
-"""The k-means structures of an embedding (benchmarks/accuracy/subtyping_structures.py) and the deterministic starts
-of the free factors (benchmarks/tuning/factor_start.py)."""
+"""The k-means structures of an embedding (benchmarks/accuracy/subtyping_structures.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +9,6 @@ import pytest
 @pytest.fixture(scope="module")
 def ss(load_benchmark):
     return load_benchmark("subtyping_structures")
-
-
-@pytest.fixture(scope="module")
-def fs(load_benchmark):
-    return load_benchmark("factor_start")
 
 
 def _blobs(centres, n=40, sd=0.3, seed=0):
@@ -49,24 +43,3 @@ def test_agreement_is_one_for_an_invertible_linear_map_and_low_for_unrelated_emb
     assert same["r2"] == pytest.approx(1.0)
     other = ss.agreement(a, rng.normal(size=(200, 5)))
     assert other["r2"] < 0.1 and other["cka"] < same["cka"]
-
-
-def test_varimax_is_a_rotation_that_makes_mixed_simple_loadings_simple_again(fs):
-    simple = np.kron(np.eye(3), np.ones((10, 1)))  # 30 features, each on one of 3 factors
-    angle = 0.5
-    mix = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
-    rot = fs.varimax(simple @ mix)
-    assert np.allclose(rot.T @ rot, np.eye(3), atol=1e-8)
-    second = np.sort(np.abs(simple @ mix), axis=1)[:, 1]
-    assert second[:20].min() > 0.4  # mixed: the features of two factors load on two columns
-    back = np.sort(np.abs(simple @ mix @ rot), axis=1)
-    assert back[:, :2].max() < 1e-3  # rotated: one loading per feature again
-
-
-def test_parallel_analysis_counts_the_planted_components_and_none_in_noise(fs):
-    rng = np.random.default_rng(2)
-    noise = rng.normal(size=(150, 60))
-    scores, loadings = rng.normal(size=(150, 3)), rng.normal(size=(3, 60))
-    for x, expected in ((noise, 0), (noise + 1.5 * scores @ loadings, 3)):
-        x = x - x.mean(0)
-        assert fs.parallel_analysis(x, np.linalg.svd(x, compute_uv=False)) == expected
