@@ -35,7 +35,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the helpers and the feature-set blocks
 
 from _tables_common import ROOT, commit_of, load, mean, percent, pm, rel, sd, seeds_text
-from _tables_factors import table_factor_start, table_structures, value_structures
+from _tables_factors import (
+    table_factor_start,
+    table_factor_start_planted,
+    table_structures,
+    value_factor_start,
+    value_structures,
+)
 from _tables_sets import table_feature_sets, table_feature_sets_breast
 
 #: the pages whose generated blocks this script keeps (a page without markers is not touched)
@@ -635,6 +641,8 @@ BLOCKS: dict[str, Callable] = {
     "structures": table_structures,
     "structures_summary": value_structures,
     "factor_start": table_factor_start,
+    "factor_start_planted": table_factor_start_planted,
+    "factor_start_summary": value_factor_start,
 }
 
 
