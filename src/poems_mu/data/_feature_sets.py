@@ -93,7 +93,7 @@ class FeatureSets:
         the start does not depend on the seed), and the set starts there only when the p-value is at most
         :data:`COHERENCE_LEVEL`; elsewhere its links are NaN (the module starts them as a free factor's). The scores of
         the started sets' components are returned for the encoders' start
-        (:func:`poems_mu.module._starts.start_set_encoders`).
+        (:func:`poems_mu.module._starts.start_encoder_units`).
         """
         mods = list(self.members)
         out = {m: np.zeros(self.members[m].shape) for m in mods}

@@ -12,7 +12,7 @@ import torch
 
 #: ridge strength of the start's fit, relative to the mean variance of the encoder's hidden units
 RIDGE = 1e-2
-#: fewest samples with a set's scores for a fit in one modality's encoder
+#: fewest samples with a factor's scores for a fit in one modality's encoder
 MIN_FIT_SAMPLES = 10
 
 
