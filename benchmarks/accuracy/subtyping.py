@@ -84,6 +84,7 @@ POEMS_VARIANTS: dict[str, dict] = {
     "POEMS": {},
     "POEM (dense decoder)": {"decoder": "dense"},
     "POEMS (fixed gating)": {"gating": "fixed"},
+    "POEMS (PCA start)": {"factor_start": "pca"},
 }
 ALL_METHODS = (*POEMS_VARIANTS, *BASELINES)
 #: the keys of the settings that describe the baselines (in a merge, taken from the part that ran them)
