@@ -8,6 +8,7 @@ from _tables_common import RESULTS, load, mean, pm, rel, seeds_text
 STRUCTURES = "subtyping_structures.json"
 START = "factor_start.json"
 ABLATIONS = "factor_start_ablations.json"
+SUBTYPING_START = "subtyping_factor_start.json"
 METHODS = ("PCA", "MOFA+", "MOFA-FLEX", "POEMS")
 #: a structure whose inertia is within this share of the best one's is "near" it
 NEAR = 0.01
@@ -194,3 +195,30 @@ def value_factor_start() -> str:
     )
     seeds = seeds_text(sorted({r["seed"] for r in f["runs"] if r["data"] == "breast_tcga"}))
     return "; ".join(parts) + f" ({rel(START)}, training seeds {seeds})"
+
+
+def _subtyping_values(name: str, dataset: str, method: str, scope: str, metric: str) -> list[float]:
+    return [
+        r["metrics"][scope][metric]["mean"]
+        for r in load(name)["runs"]
+        if r.get("dataset") == dataset and r["method"] == method and "metrics" in r
+    ]
+
+
+def value_factor_start_subtyping() -> str:
+    """The PCA start under the subtyping protocol against the default POEMS of the subtyping table."""
+    parts = []
+    for dataset in ("breast_tcga", "rosmap"):
+        cells = []
+        for metric, label in (("kmeans_nmi", "k-means NMI"), ("knn_accuracy", "KNN accuracy")):
+            for scope in ("all", "test"):
+                new = _subtyping_values(SUBTYPING_START, dataset, "POEMS (PCA start)", scope, metric)
+                old = _subtyping_values("subtyping.json", dataset, "POEMS", scope, metric)
+                cells.append(f"{label} {scope} {pm(new)} against {pm(old)}")
+        parts.append(f"{dataset}: " + ", ".join(cells))
+    seeds = sorted({r["train_seed"] for r in load(SUBTYPING_START)["runs"]})
+    return (
+        "; ".join(parts)
+        + f" ({rel(SUBTYPING_START)} against {rel('subtyping.json')}, the paper's split, training seeds "
+        + f"{seeds_text(seeds)})"
+    )

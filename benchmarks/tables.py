@@ -40,6 +40,7 @@ from _tables_factors import (
     table_factor_start_planted,
     table_structures,
     value_factor_start,
+    value_factor_start_subtyping,
     value_structures,
 )
 from _tables_sets import table_feature_sets, table_feature_sets_breast
@@ -643,6 +644,7 @@ BLOCKS: dict[str, Callable] = {
     "factor_start": table_factor_start,
     "factor_start_planted": table_factor_start_planted,
     "factor_start_summary": value_factor_start,
+    "factor_start_subtyping": value_factor_start_subtyping,
 }
 
 

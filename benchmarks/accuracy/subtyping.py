@@ -1,4 +1,5 @@
-"""Subtyping benchmark: POEMS, its ablations, PCA, MOFA+ and MOFA-FLEX under the POEMS paper's protocol (Appendix A).
+"""Subtyping benchmark: POEMS, its ablations and options, PCA, MOFA+ and MOFA-FLEX under the POEMS paper's protocol
+(Appendix A).
 
 For each data set the samples are split once, as in the paper: 80/20 train/test (``random_state=1``, stratified by
 label), and 20 % of the train split is the validation set (same seed, stratified). Every method is fitted on the
@@ -21,6 +22,9 @@ preset; their settings are recorded in the results (``settings["mofa"]``, ``sett
         "POEMS (fixed gating)" --name subtyping_poems_breast     # and --datasets rosmap: subtyping_poems_rosmap
     python benchmarks/accuracy/subtyping.py --merge benchmarks/results/subtyping_baselines.json \
         benchmarks/results/subtyping_poems_breast.json benchmarks/results/subtyping_poems_rosmap.json --name subtyping
+    # the PCA start of the free factors, beside the table (results/subtyping_factor_start.{json,md}):
+    python benchmarks/accuracy/subtyping.py --datasets breast_tcga rosmap --methods "POEMS (PCA start)" \
+        --name subtyping_factor_start
 
 Results are written after every run: ``<out>/<name>.json`` (every run's per-evaluation-seed values, the settings,
 the provenance) and ``<name>.md`` (the tables), so a long run can be inspected while it goes.
