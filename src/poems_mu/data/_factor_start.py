@@ -54,14 +54,19 @@ def joint_view(views: Sequence[np.ndarray], remove: np.ndarray | None = None) ->
     return x
 
 
-def _svd(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The leading ``k`` singular triplets of ``x`` (exact when it is small, randomized otherwise)."""
+def _svd(x: np.ndarray, k: int, vectors: bool = True):
+    """The leading ``k`` singular triplets of ``x``, or (``vectors=False``) its leading ``k`` singular values alone;
+    exact when ``x`` is small, randomized otherwise.
+    """
     if min(x.shape) <= EXACT_SVD_MAX:
+        if not vectors:
+            return np.linalg.svd(x, compute_uv=False)[:k]
         u, s, vt = np.linalg.svd(x, full_matrices=False)
         return u[:, :k], s[:k], vt[:k]
     from sklearn.utils.extmath import randomized_svd
 
-    return randomized_svd(x, n_components=k, n_iter=4, random_state=0)
+    triplets = randomized_svd(x, n_components=k, n_iter=4, random_state=0)
+    return triplets if vectors else triplets[1]
 
 
 def parallel_analysis(x: np.ndarray, s: np.ndarray, rng: np.random.Generator | None = None) -> int:
@@ -72,7 +77,7 @@ def parallel_analysis(x: np.ndarray, s: np.ndarray, rng: np.random.Generator | N
     null = np.empty((PERMUTATIONS, len(s)))
     for i in range(PERMUTATIONS):
         xp = np.column_stack([rng.permutation(col) for col in x.T])
-        null[i] = _svd(xp - xp.mean(0), len(s))[1]
+        null[i] = _svd(xp - xp.mean(0), len(s), vectors=False)
     above = s > np.quantile(null, LEVEL, axis=0)
     return len(s) if above.all() else int(np.argmin(above))
 

@@ -36,7 +36,7 @@ from ._getters import GettersMixin
 from ._impute import ImputeMixin
 from ._results import ResultsMixin
 from ._save_load import LOADING, SaveLoadMixin
-from ._starts import free_start, set_views, start_factors
+from ._starts import free_start, set_views, start_factors, views_of
 from ._training import TrainingMixin
 
 logger = logging.getLogger(__name__)
@@ -225,6 +225,7 @@ class POEMS(
         #: the start of the free factors (``factor_start="pca"``; None for the random start and for a loaded model)
         self._free_start = None
         if hparams.factor_start == "pca" and not LOADING.get():
+            views = views_of(self, range(len(self.modalities)), views)  # every modality, read once for both uses
             self._free_start = free_start(self, views)
         start_factors(self, views)
         n_obs = np.stack([r >= 0 for r in rows], axis=1).sum(0)

@@ -39,12 +39,12 @@ def set_views(model) -> dict[int, np.ndarray]:
     return views_of(model, [v for v, m in enumerate(model.modalities) if model._feature_sets.listed[m].any()])
 
 
-def free_start(model, views: Mapping[int, np.ndarray] | None = None):
-    """The start of the free factors from the joint PCA of every modality's view, with the started sets' scores
-    projected out (:func:`~poems_mu.data._factor_start.pca_start`); ``views``: those already computed.
+def free_start(model, views: Mapping[int, np.ndarray]):
+    """The start of the free factors from the joint PCA of every modality's view (``views``, by modality index), with
+    the started sets' scores projected out (:func:`~poems_mu.data._factor_start.pca_start`).
     """
-    views = views_of(model, range(len(model.modalities)), views)
-    return pca_start(list(views.values()), model.module.n_latent - model.module.n_annotated, model._set_scores)
+    views = [views[v] for v in range(len(model.modalities))]
+    return pca_start(views, model.module.n_latent - model.module.n_annotated, model._set_scores)
 
 
 def start_factors(model, views: Mapping[int, np.ndarray] | None = None) -> None:
