@@ -51,3 +51,13 @@ def seeds_text(seeds) -> str:
 def commit_of(prov: dict) -> str:
     commit = (prov.get("commit") or "?")[:7]
     return commit + (" + uncommitted changes" if prov.get("dirty") else "")
+
+
+def subtyping_values(name: str, dataset: str, method: str, scope: str, metric: str) -> list[float]:
+    """Per training run of ``method`` on ``dataset`` in the subtyping results file ``name``: the mean over the
+    evaluation seeds of ``metric`` in ``scope`` (``all`` or ``test``)."""
+    return [
+        r["metrics"][scope][metric]["mean"]
+        for r in load(name)["runs"]
+        if "metrics" in r and r["dataset"] == dataset and r["method"] == method
+    ]

@@ -3,7 +3,7 @@ k-means structures of breast_tcga's embeddings, and the deterministic starts of 
 
 from __future__ import annotations
 
-from _tables_common import RESULTS, load, mean, pm, rel, seeds_text
+from _tables_common import RESULTS, load, mean, pm, rel, seeds_text, subtyping_values
 
 STRUCTURES = "subtyping_structures.json"
 START = "factor_start.json"
@@ -197,14 +197,6 @@ def value_factor_start() -> str:
     return "; ".join(parts) + f" ({rel(START)}, training seeds {seeds})"
 
 
-def _subtyping_values(name: str, dataset: str, method: str, scope: str, metric: str) -> list[float]:
-    return [
-        r["metrics"][scope][metric]["mean"]
-        for r in load(name)["runs"]
-        if r.get("dataset") == dataset and r["method"] == method and "metrics" in r
-    ]
-
-
 def value_factor_start_subtyping() -> str:
     """The PCA start under the subtyping protocol against the default POEMS of the subtyping table."""
     parts = []
@@ -212,8 +204,8 @@ def value_factor_start_subtyping() -> str:
         cells = []
         for metric, label in (("kmeans_nmi", "k-means NMI"), ("knn_accuracy", "KNN accuracy")):
             for scope in ("all", "test"):
-                new = _subtyping_values(SUBTYPING_START, dataset, "POEMS (PCA start)", scope, metric)
-                old = _subtyping_values("subtyping.json", dataset, "POEMS", scope, metric)
+                new = subtyping_values(SUBTYPING_START, dataset, "POEMS (PCA start)", scope, metric)
+                old = subtyping_values("subtyping.json", dataset, "POEMS", scope, metric)
                 cells.append(f"{label} {scope} {pm(new)} against {pm(old)}")
         parts.append(f"{dataset}: " + ", ".join(cells))
     seeds = sorted({r["train_seed"] for r in load(SUBTYPING_START)["runs"]})

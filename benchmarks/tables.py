@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the helpers and the feature-set blocks
 
-from _tables_common import ROOT, commit_of, load, mean, percent, pm, rel, sd, seeds_text
+from _tables_common import ROOT, commit_of, load, mean, percent, pm, rel, sd, seeds_text, subtyping_values
 from _tables_factors import (
     table_factor_start,
     table_factor_start_planted,
@@ -154,8 +154,7 @@ def table_subtyping() -> list[str]:
 
 
 def _sub(dataset: str, method: str, scope: str, metric: str) -> list[float]:
-    _, runs = _subtyping_runs()
-    return subtyping_cell(runs[dataset][method], scope, metric)
+    return subtyping_values(SUBTYPING, dataset, method, scope, metric)
 
 
 def value_gating() -> str:
