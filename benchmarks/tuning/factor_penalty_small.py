@@ -25,7 +25,9 @@ import pandas as pd
 
 SEEDS = (0, 1, 2)
 LAMBDA_FACTOR = (3.0, 1.0, 0.0)
-DATA = {"300 samples, ±U(0.4, 0.8)": {}, "150 samples, ±U(0.3, 0.6)": {"n": 150, "weight_range": (0.3, 0.6)}}
+#: the small cohort with weak links (``--weak`` of ``accuracy/feature_sets_planted.py``)
+WEAK = {"n": 150, "weight_range": (0.3, 0.6)}
+DATA = {"300 samples, ±U(0.4, 0.8)": {}, "150 samples, ±U(0.3, 0.6)": WEAK}
 QUICK_TRAIN = {"max_epochs": 20, "n_epochs_kl_warmup": 5}
 MODS = ("a", "b")
 

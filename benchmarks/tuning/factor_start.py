@@ -35,8 +35,6 @@ import _common as common
 STARTS = {"random": {}, "pca": {"factor_start": "pca"}}
 ABLATIONS = {"pca, all K started": {"n": "K"}, "pca, unrotated": {"rotate": False}}
 LABELS = {"breast_tcga": "subtype", "rosmap": "label"}
-SMALL = {"n": 150, "weight_range": (0.3, 0.6)}
-SMALL_SEEDS = (0, 1, 2)
 
 
 def ablation_start(model, rotate: bool = True, n=None) -> None:
@@ -104,13 +102,14 @@ def planted_runs(name: str, k: int, seeds, train_kwargs: dict) -> tuple[list[dic
 
 
 def small_runs(name: str, seeds, train_kwargs: dict) -> list[dict]:
-    """The small cohort with weak links of ``tuning/factor_penalty_small.py``."""
+    """The small cohort with weak links of ``tuning/factor_penalty_small.py`` (``seeds``: None for its seeds)."""
     import factor_penalty_small as small
 
+    seeds = small.SEEDS if seeds is None else seeds
     kwargs, prepare = config(name)
     recs = []
     for seed in seeds:
-        rec = small.fit(SMALL, seed, kwargs, train_kwargs, prepare=prepare)
+        rec = small.fit(small.WEAK, seed, kwargs, train_kwargs, prepare=prepare)
         recs.append({"start": name, "data": "small, weak links", "seed": seed, **rec})
         print(json.dumps(recs[-1], default=float), flush=True)
     return recs
@@ -137,7 +136,7 @@ def main(argv=None) -> None:
             recs += runs
             repro.append({"start": name, "data": f"planted, {k} factors", "value": value})
         if not args.ablations:
-            recs += small_runs(name, args.seeds[:1] if args.quick else SMALL_SEEDS, train_kwargs)
+            recs += small_runs(name, args.seeds[:1] if args.quick else None, train_kwargs)
     payload = {
         "starts": {n: STARTS.get(n, ABLATIONS.get(n)) for n in starts},
         "runs": recs,
