@@ -69,17 +69,21 @@ def start_encoder_units(module, v: int, inputs: np.ndarray, scores: np.ndarray) 
     dtype = enc.mean.weight.dtype
     hidden = enc.body(torch.as_tensor(inputs, dtype=dtype, device=enc.mean.weight.device)).double().cpu().numpy()
     enc.train(mode)
-    done = []
+    done, systems = [], {}  # the centred hidden layer and the ridge system, once per set of samples with scores
     for k in range(scores.shape[1]):
         ok = np.isfinite(scores[:, k])
         if ok.sum() < MIN_FIT_SAMPLES:
             continue
-        h = hidden[ok]
-        centre = h.mean(0)
-        hc = h - centre
-        gram = hc.T @ hc
-        ridge = RIDGE * np.trace(gram) / gram.shape[0]
-        w = np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), hc.T @ scores[ok, k])
+        key = ok.tobytes()
+        if key not in systems:
+            h = hidden[ok]
+            centre = h.mean(0)
+            hc = h - centre
+            gram = hc.T @ hc
+            ridge = RIDGE * np.trace(gram) / gram.shape[0]
+            systems[key] = (centre, hc, gram + ridge * np.eye(gram.shape[0]))
+        centre, hc, lhs = systems[key]
+        w = np.linalg.solve(lhs, hc.T @ scores[ok, k])
         enc.mean.weight[k] = torch.as_tensor(w, dtype=dtype)
         enc.mean.bias[k] = float(scores[ok, k].mean() - centre @ w)
         done.append(k)
