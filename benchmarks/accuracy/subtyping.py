@@ -86,9 +86,9 @@ CHOSEN_TRAIN_KWARGS: dict = {
 #: Benchmarked methods: POEMS variants are overrides of the chosen model arguments.
 POEMS_VARIANTS: dict[str, dict] = {
     "POEMS": {},
-    "POEM (dense decoder)": {"decoder": "dense"},
+    "POEM (dense decoder)": {"decoder": "dense", "factor_start": "random"},
     "POEMS (fixed gating)": {"gating": "fixed"},
-    "POEMS (PCA start)": {"factor_start": "pca"},
+    "POEMS (random start)": {"factor_start": "random"},
 }
 ALL_METHODS = (*POEMS_VARIANTS, *BASELINES)
 #: the keys of the settings that describe the baselines (in a merge, taken from the part that ran them)

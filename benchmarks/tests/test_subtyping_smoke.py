@@ -114,7 +114,7 @@ def test_ablation_options_behave():
     np.testing.assert_allclose(gates[:-15], 0.5, atol=1e-6)  # both modalities: equal weights
     np.testing.assert_allclose(gates[-15:], [[1.0, 0.0]] * 15, atol=1e-6)  # b missing: all weight on a
 
-    dense = pm.POEMS(mdata, decoder="dense", **small)
+    dense = pm.POEMS(mdata, decoder="dense", factor_start="random", **small)
     assert dense.module.priors is None and not hasattr(dense.module.decoders[0], "W")
     with pytest.raises(ValueError, match="dense"):
         dense.get_loadings("a")

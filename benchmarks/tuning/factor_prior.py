@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/tuning/factor_prior.py            # the grid below, seeds 0-2
     OMP_NUM_THREADS=1 python benchmarks/tuning/factor_prior.py --quick    # 1 configuration, 1 seed, 20 epochs
+    OMP_NUM_THREADS=1 python benchmarks/tuning/factor_prior.py --workers 2  # the same fits, two at a time
 
 Each configuration (``lambda0``, ``lambda_factor``; every other argument at the package default) is trained, per
 seed (data seed = training seed), on the planted data of ``accuracy/factors.py`` (``make_structured``, 4 and 8 true
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import json
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common, _baselines
@@ -57,6 +59,13 @@ def run(config, data: str, seed: int, train_kwargs: dict) -> dict:
     return {**rec, **common.fit_info(model, wall)}
 
 
+def _job(job: tuple) -> dict:
+    common.quiet()
+    rec = run(*job)
+    print(json.dumps(rec, default=float), flush=True)
+    return rec
+
+
 def choose(df: pd.DataFrame) -> tuple[float, float] | None:
     """The rule of the docstring; ``None`` if no configuration keeps the planted counts in range."""
     planted = df[df["data"].str.startswith("planted")].assign(
@@ -74,16 +83,22 @@ def choose(df: pd.DataFrame) -> tuple[float, float] | None:
 
 
 def main(argv=None) -> None:
-    args = common.parser(__doc__, seeds=[0, 1, 2]).parse_args(argv)
+    parser = common.parser(__doc__, seeds=[0, 1, 2])
+    parser.add_argument("--workers", type=int, default=1, help="fits run at once, each in its own process")
+    args = parser.parse_args(argv)
     prov = common.provenance(__file__, argv)
-    common.quiet()
     grid, train_kwargs = (GRID[-1:], {"max_epochs": 20, "n_epochs_kl_warmup": 5}) if args.quick else (GRID, {})
-    recs = []
-    for config in grid:
-        for data in [*(f"planted {k}" for k in PLANTED), *DATASETS]:
-            for seed in args.seeds:
-                recs.append(run(config, data, seed, train_kwargs))
-                print(json.dumps(recs[-1], default=float), flush=True)
+    jobs = [
+        (config, data, seed, train_kwargs)
+        for config in grid
+        for data in [*(f"planted {k}" for k in PLANTED), *DATASETS]
+        for seed in args.seeds
+    ]
+    if args.workers > 1:
+        with ProcessPoolExecutor(args.workers) as pool:
+            recs = list(pool.map(_job, jobs))
+    else:
+        recs = [_job(job) for job in jobs]
     df = pd.DataFrame(recs)
     chosen = choose(df)
     table = common.table(

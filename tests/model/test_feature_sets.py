@@ -81,7 +81,7 @@ def test_other_bad_arguments_are_refused():
     with pytest.raises(TypeError, match="mapping"):
         pm.POEMS(mdata, feature_sets=[("a", "f0", "a0")])
     with pytest.raises(ValueError, match="decoder='sparse'"):
-        pm.POEMS(mdata, feature_sets=_sets(), decoder="dense")
+        pm.POEMS(mdata, feature_sets=_sets(), decoder="dense", factor_start="random")
     for bad in (0.5, 1.0, "high"):
         with pytest.raises(ValueError, match="feature_set_confidence"):
             pm.POEMS(mdata, feature_sets=_sets(), feature_set_confidence=bad)

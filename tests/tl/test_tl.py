@@ -483,7 +483,7 @@ def test_dense_decoder_variance_explained_works_and_loadings_tools_explain():
     mdata = _toy_mudata(seed=1)
     scvi.settings.seed = 0
     pm.POEMS.setup_mudata(mdata)
-    model = pm.POEMS(mdata, n_latent=3, decoder="dense")
+    model = pm.POEMS(mdata, n_latent=3, decoder="dense", factor_start="random")
     model.train(max_epochs=3, early_stopping=False, enable_progress_bar=False)
     df = pm.tl.variance_explained(model, store=False)
     assert len(df) == 2 * 3 + 2 and df["r2"].notna().all()

@@ -50,7 +50,7 @@ class Hyperparameters:
     chunk_size: int | None = None
     max_chunk_bytes: int | None = None
     w_init_scale: float = 0.15
-    factor_start: FactorStart = "random"
+    factor_start: FactorStart = "pca"
     decoder_links: DecoderLinks = "auto"
     links_dense_every: int = 10
     modality_dropout: float = 0.0
@@ -87,7 +87,10 @@ class Hyperparameters:
         _check_choice(self.gating, Gating, "gating")
         _check_choice(self.factor_start, FactorStart, "factor_start")
         if self.factor_start == "pca" and self.decoder != "sparse":
-            raise ValueError("factor_start='pca' starts the links of the sparse decoder: use decoder='sparse'.")
+            raise ValueError(
+                f"factor_start='pca' (the default) starts the links of the sparse decoder; with decoder={self.decoder!r} "
+                "pass factor_start='random'."
+            )
         _check_choice(self.decoder, Decoder, "decoder")
         _check_choice(self.decoder_links, DecoderLinks, "decoder_links")
         if not is_int(self.links_dense_every) or self.links_dense_every < 1:
