@@ -54,8 +54,8 @@ from _baselines import (
     run_method,
 )
 
-#: The defaults chosen by ``tuning/search_sparse.py`` and ``tuning/factor_prior.py`` (label-free: held-out ELBO,
-#: sparsity, planted recovery and factor counts); passed
+#: The defaults chosen by ``tuning/search_sparse.py``, ``tuning/factor_start.py`` and ``tuning/factor_prior.py``
+#: (label-free: held-out ELBO, sparsity, planted recovery, factor counts and their reproducibility); passed
 #: explicitly so the benchmark does not depend on the package's current defaults (a smoke test checks that they are
 #: the package's defaults).
 CHOSEN_MODEL_KWARGS: dict = {
@@ -67,10 +67,11 @@ CHOSEN_MODEL_KWARGS: dict = {
     "dropout": 0.1,
     "kl_weight": 1.0,
     "prior_expert": False,
-    "lambda0": 10.0,
+    "lambda0": 15.0,
     "lambda1": 1.0,
     "lambda_factor": 3.0,
     "w_init_scale": 0.15,
+    "factor_start": "pca",
 }
 CHOSEN_TRAIN_KWARGS: dict = {
     "max_epochs": 500,

@@ -4,11 +4,11 @@
     OMP_NUM_THREADS=1 python benchmarks/tuning/factor_start.py --ablations --name factor_start_ablations
     OMP_NUM_THREADS=1 python benchmarks/tuning/factor_start.py --quick                  # 1 seed, 20 epochs
 
-``random`` is the package default; ``pca`` is ``POEMS(factor_start="pca")`` (:mod:`poems_mu.data._factor_start`:
-the varimax-rotated components of a joint PCA of the views, as many as parallel analysis keeps; links and encoder
-units). ``--ablations`` runs instead the two choices inside it, applied through the benchmarks' ``prepare`` hook with
-the package's functions: every free factor started (K components, not parallel analysis's count), and the components
-unrotated.
+``pca`` is the package default, ``POEMS(factor_start="pca")`` (:mod:`poems_mu.data._factor_start`: the
+varimax-rotated components of a joint PCA of the views, as many as parallel analysis keeps; links and encoder
+units); ``random`` is ``factor_start="random"``. ``--ablations`` runs instead the two choices inside it, applied
+through the benchmarks' ``prepare`` hook with the package's functions to a randomly started model: every free factor
+started (K components, not parallel analysis's count), and the components unrotated.
 
 Measured per start, package defaults otherwise: on breast_tcga and rosmap (every sample, each training seed its own
 validation split, as ``accuracy/factors.py``) the factors kept, the reproducibility of the kept factors over the seeds
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "accuracy"))  # fac
 import _common as common
 
 #: name → (model arguments over the defaults, or the ablation's arguments of ``pca_start``)
-STARTS = {"random": {}, "pca": {"factor_start": "pca"}}
+STARTS = {"random": {"factor_start": "random"}, "pca": {"factor_start": "pca"}}
 ABLATIONS = {"pca, all K started": {"n": "K"}, "pca, unrotated": {"rotate": False}}
 LABELS = {"breast_tcga": "subtype", "rosmap": "label"}
 
@@ -52,7 +52,7 @@ def config(name: str):
     """The model arguments and the ``prepare`` hook of a start."""
     if name in STARTS:
         return STARTS[name], None
-    return {}, lambda model: ablation_start(model, **ABLATIONS[name])
+    return STARTS["random"], lambda model: ablation_start(model, **ABLATIONS[name])
 
 
 def real_runs(name: str, data: str, seeds, train_kwargs: dict) -> tuple[list[dict], float]:

@@ -41,7 +41,7 @@ class Hyperparameters:
     prior_expert: bool = False
     gating: Gating = "learned"
     decoder: Decoder = "sparse"
-    lambda0: float = 10.0
+    lambda0: float = 15.0
     lambda1: float = 1.0
     lambda_factor: float = 3.0
     ssl_a: float = 1.0
