@@ -69,17 +69,18 @@ def test_the_planted_factors_start_in_the_links_and_the_encoders_and_the_rest_ke
     np.testing.assert_array_equal(w_a[:, 3:], random.module.decoders[0].W.detach().numpy()[:, 3:])
 
 
-def test_the_start_depends_on_the_data_not_on_the_seed_and_leaves_the_default_unchanged():
+def test_the_start_depends_on_the_data_not_on_the_seed_and_is_the_default():
     mdata, _ = _planted()
     one, two = _model(mdata, 0, factor_start="pca"), _model(mdata, 1, factor_start="pca")
     for a, b in zip(one._free_start.links, two._free_start.links, strict=True):
         np.testing.assert_array_equal(a, b)
-    assert _model(mdata)._free_start is None
-    # a model with the random start is the model of before the option
-    fresh = _model(mdata, 0)
-    explicit = _model(mdata, 0, factor_start="random")
-    for a, b in zip(fresh.module.state_dict().values(), explicit.module.state_dict().values(), strict=True):
+    default = _model(mdata, 0)
+    for a, b in zip(default.module.state_dict().values(), one.module.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+    # the random start leaves the network's own initialisation: no start is computed and W differs
+    random = _model(mdata, 0, factor_start="random")
+    assert random._free_start is None
+    assert not torch.equal(random.module.decoders[0].W, one.module.decoders[0].W)
 
 
 def test_bad_factor_start_is_refused_with_the_argument_named():
@@ -87,8 +88,10 @@ def test_bad_factor_start_is_refused_with_the_argument_named():
     pm.POEMS.setup_mudata(mdata)
     with pytest.raises(ValueError, match="factor_start"):
         pm.POEMS(mdata, factor_start="svd")
-    with pytest.raises(ValueError, match="decoder='sparse'"):
-        pm.POEMS(mdata, factor_start="pca", decoder="dense")
+    for kwargs in ({"decoder": "dense"}, {"factor_start": "pca", "decoder": "dense"}):
+        with pytest.raises(ValueError, match="with decoder='dense' pass factor_start='random'"):
+            pm.POEMS(mdata, **kwargs)
+    assert pm.POEMS(mdata, factor_start="random", decoder="dense")._free_start is None
 
 
 def test_with_feature_sets_the_free_factors_start_without_the_sets_signal():

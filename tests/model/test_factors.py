@@ -166,17 +166,17 @@ def test_the_factor_prox_empties_weak_columns_in_every_modality_and_shrinks_the_
 
 
 def test_a_model_whose_priors_empty_every_factor_says_so():
-    """20 samples of 300 features: the factor penalty outweighs the data, every link ends at 0 and the user is told
-    what to lower; with it off, the same model keeps links."""
+    """20 samples of 300 features, the random start: the factor penalty outweighs the data, every link ends at 0 and
+    the user is told what to lower; with it off, the same model keeps links."""
     mdata, _, _, _ = make_planted(n=20, n_factors=2, dims=(200, 100), seed=0)
     pm.POEMS.setup_mudata(mdata)
     scvi.settings.seed = 0
-    model = pm.POEMS(mdata, n_latent=4, **SMALL)
+    model = pm.POEMS(mdata, n_latent=4, factor_start="random", **SMALL)
     with pytest.warns(UserWarning, match="every link of W at 0.*lambda_factor"):
         model.train(**TRAIN)
     assert all((model.get_loadings(m).to_numpy() == 0).all() for m in model.modalities)
     scvi.settings.seed = 0
-    model = pm.POEMS(mdata, n_latent=4, lambda_factor=0, **SMALL)
+    model = pm.POEMS(mdata, n_latent=4, factor_start="random", lambda_factor=0, **SMALL)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.train(**TRAIN)

@@ -75,7 +75,7 @@ def test_loss_is_a_per_sample_mean_so_it_does_not_depend_on_the_batch_size():
 
 
 def test_dense_decoder_has_no_sparsity_prior():
-    module = _module(decoder="dense")
+    module = _module(decoder="dense", factor_start="random")
     assert module.priors is None
     out, _, _ = _loss(module, _batch(), n_obs=10)
     assert torch.isfinite(out.loss)

@@ -155,11 +155,12 @@ def test_training_on_the_link_path_with_every_pass_dense_is_the_dense_training()
 def test_training_on_the_link_path_keeps_w_sparse_and_outputs_match_the_dense_path():
     model = _trained("sparse", 4)
     assert all((dec.W == 0).any() for dec in model.module.decoders)
-    z_links = model.get_latent_representation()
-    x_links = [dec(torch.as_tensor(z_links)) for dec in model.module.decoders]
+    z = model.get_latent_representation()  # the kept factors; the pruned ones, last and without links, at 0
+    z = torch.as_tensor(np.pad(z, ((0, 0), (0, model.module.n_latent - z.shape[1]))))
+    x_links = [dec(z) for dec in model.module.decoders]
     for dec in model.module.decoders:
         dec.links = "dense"
-    x_dense = [dec(torch.as_tensor(z_links)) for dec in model.module.decoders]
+    x_dense = [dec(z) for dec in model.module.decoders]
     for a, b in zip(x_links, x_dense, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 

@@ -136,7 +136,7 @@ def test_top_features_pstar_threshold_by_hand(trained):
     table = model.active_factors()
     for (mod, fac), sub in df.groupby(["modality", "factor"]):
         theta = table.loc[fac, f"theta_{mod}"]
-        lam0, lam1 = 10.0, 1.0  # the defaults
+        lam0, lam1 = model.module.hparams.lambda0, model.module.hparams.lambda1
         threshold = max(np.log((1 - theta) / theta * lam0 / lam1) / (lam0 - lam1), 0.0)
         np.testing.assert_allclose(sub["pstar_threshold"], threshold, rtol=1e-5)
         aw = model.get_loadings(mod)[fac].abs()
@@ -144,8 +144,8 @@ def test_top_features_pstar_threshold_by_hand(trained):
         # the threshold is where p* crosses 0.5
         pstar = model.get_slab_probabilities(mod)[fac]
         assert ((pstar > 0.5) == (aw > threshold)).all()
-    # on this small model θ_k collapses to its floor: p* is below 0.5 for every link and says so
-    assert not df["pstar_informative"].any() and (df["pstar"] < 0.5).all()
+    # on this model θ_k stays well above its floor (0.13-0.18): the top links are in the slab and p* says so
+    assert df["pstar_informative"].all() and (df["pstar"] > 0.5).all()
 
 
 def _stored(w, eff, signed, theta=None, params=None):

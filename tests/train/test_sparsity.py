@@ -44,6 +44,11 @@ def _model(mdata=None, seed=0, **kwargs):
     return pm.POEMS(mdata, **{**SMALL, **kwargs})
 
 
+def _all_factors(model, z: np.ndarray) -> torch.Tensor:
+    """The kept factors' scores as the decoders' input: the pruned factors, last and without links, at 0."""
+    return torch.as_tensor(np.pad(z, ((0, 0), (0, model.module.n_latent - z.shape[1]))), dtype=torch.float32)
+
+
 # --- the proximal step ------------------------------------------------------------------------------------------
 def test_prox_is_the_hand_computed_soft_threshold_with_exact_zeros():
     prior = SpikeSlabLasso(n_features=2, n_latent=3, lambda0=10.0, lambda1=1.0, a=1.0, b=None)
@@ -89,7 +94,7 @@ def test_training_gives_exact_zeros_and_w_has_no_weight_decay():
     model = _model(lambda0=10.0, lambda1=1.0)
     model.train(max_epochs=30, early_stopping=False, n_epochs_kl_warmup=5, weight_decay=0.1, **QUIET)
     w = np.concatenate([model.get_loadings(m).to_numpy().ravel() for m in model.modalities])
-    assert (w == 0).mean() > 0.2  # exact zeros, not small numbers
+    assert (w == 0).mean() > 0.1  # exact zeros among the kept factors' links, not small numbers
     optimizer = model.trainer.optimizers[0]
     ws = {id(p) for p in model.module.sparse_weights()}
     for group in optimizer.param_groups:
@@ -287,8 +292,8 @@ def test_effective_loadings_are_zero_where_w_is_and_match_finite_differences():
     eff = model.get_effective_loadings("a")
     w = model.get_loadings("a").to_numpy()
     assert (eff.to_numpy()[w == 0] == 0).all() and eff.shape == w.shape
-    z = torch.as_tensor(model.get_latent_representation(), dtype=torch.float32)
     dec = model.module.decoders[0]
+    z = _all_factors(model, model.get_latent_representation())
     h, k = 1e-2, 0
     with torch.no_grad():
         zp, zm = z.clone(), z.clone()

@@ -85,13 +85,13 @@ class Hyperparameters:
         if not isinstance(self.prior_expert, bool | np.bool_):
             raise ValueError(f"prior_expert must be True or False, got {self.prior_expert!r}.")
         _check_choice(self.gating, Gating, "gating")
+        _check_choice(self.decoder, Decoder, "decoder")
         _check_choice(self.factor_start, FactorStart, "factor_start")
         if self.factor_start == "pca" and self.decoder != "sparse":
             raise ValueError(
                 f"factor_start='pca' (the default) starts the links of the sparse decoder; with decoder={self.decoder!r} "
                 "pass factor_start='random'."
             )
-        _check_choice(self.decoder, Decoder, "decoder")
         _check_choice(self.decoder_links, DecoderLinks, "decoder_links")
         if not is_int(self.links_dense_every) or self.links_dense_every < 1:
             raise ValueError(
