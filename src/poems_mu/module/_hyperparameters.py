@@ -89,8 +89,8 @@ class Hyperparameters:
         _check_choice(self.factor_start, FactorStart, "factor_start")
         if self.factor_start == "pca" and self.decoder != "sparse":
             raise ValueError(
-                f"factor_start='pca' (the default) starts the links of the sparse decoder; with decoder={self.decoder!r} "
-                "pass factor_start='random'."
+                "factor_start='pca' (the default) starts the links of the sparse decoder; with "
+                f"decoder={self.decoder!r} pass factor_start='random'."
             )
         _check_choice(self.decoder_links, DecoderLinks, "decoder_links")
         if not is_int(self.links_dense_every) or self.links_dense_every < 1:
