@@ -4,6 +4,8 @@ units), as many as parallel analysis finds; the helpers of :mod:`poems_mu.data._
 
 from __future__ import annotations
 
+import warnings
+
 import anndata as ad
 import mudata as md
 import numpy as np
@@ -172,3 +174,16 @@ def test_the_joint_view_weighs_the_modalities_equally_and_puts_absent_samples_at
     # an absent sample sits where a sample at the modality's mean (0 before centring) would
     expected = -np.nansum(narrow / 2, axis=0) / 50
     np.testing.assert_allclose(x[:10, 400:], np.tile(expected, (10, 1)), atol=1e-12)
+
+
+def test_the_joint_view_projects_out_the_started_sets_and_ignores_a_set_that_was_not_started():
+    rng = np.random.default_rng(4)
+    views = [rng.normal(size=(40, 12)), rng.normal(size=(40, 8))]
+    scores = rng.normal(size=(40, 1))
+    x = fs.joint_view(views, remove=scores)
+    np.testing.assert_allclose((scores - scores.mean()).T @ x, 0, atol=1e-10)  # the set's span is gone
+    not_started = np.full((40, 1), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice" for the set without scores
+        y = fs.joint_view(views, remove=np.hstack([scores, not_started]))
+    np.testing.assert_allclose(y, x, atol=1e-12)

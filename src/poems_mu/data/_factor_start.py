@@ -43,12 +43,16 @@ class FactorStart:
 def joint_view(views: Sequence[np.ndarray], remove: np.ndarray | None = None) -> np.ndarray:
     """The centred concatenation of ``views`` (``(n_samples, D_v)``, NaN rows for samples without the modality),
     each block divided by √D_v, absent samples at 0; ``remove`` (``(n_samples, r)``, NaN allowed): scores whose
-    linear span is projected out of every column first (the started feature sets' factors).
+    linear span is projected out of every column first (the started feature sets' factors; an all-NaN column, a set
+    that was not started, removes nothing).
     """
     x = np.concatenate([np.nan_to_num(v, nan=0.0) / np.sqrt(v.shape[1]) for v in views], axis=1)
     x = x - x.mean(0)
     if remove is not None and remove.size:
-        r = np.nan_to_num(remove - np.nanmean(remove, axis=0), nan=0.0)
+        scored = np.isfinite(remove).any(axis=0)
+        centre = np.zeros(remove.shape[1])
+        centre[scored] = np.nanmean(remove[:, scored], axis=0)
+        r = np.nan_to_num(remove - centre, nan=0.0)
         coef, *_ = np.linalg.lstsq(r, x, rcond=None)
         x = x - r @ coef
     return x
