@@ -22,8 +22,8 @@ preset; their settings are recorded in the results (``settings["mofa"]``, ``sett
         "POEMS (fixed gating)" --name subtyping_poems_breast     # and --datasets rosmap: subtyping_poems_rosmap
     python benchmarks/accuracy/subtyping.py --merge benchmarks/results/subtyping_baselines.json \
         benchmarks/results/subtyping_poems_breast.json benchmarks/results/subtyping_poems_rosmap.json --name subtyping
-    # the PCA start of the free factors, beside the table (results/subtyping_factor_start.{json,md}):
-    python benchmarks/accuracy/subtyping.py --datasets breast_tcga rosmap --methods "POEMS (PCA start)" \
+    # the random start of the free factors, beside the table (results/subtyping_factor_start.{json,md}):
+    python benchmarks/accuracy/subtyping.py --datasets breast_tcga rosmap --methods "POEMS (random start)" \
         --name subtyping_factor_start
 
 Results are written after every run: ``<out>/<name>.json`` (every run's per-evaluation-seed values, the settings,

@@ -36,7 +36,7 @@ def refined_sets(model, mdata: MuData | None = None, *, threshold: float | None 
     data added:
 
     * ``kept``: a member whose link is as strong as the slab needs at even prior odds,
-      ``|W| > log(λ0/λ1) / (λ0 − λ1)`` (where ``p*`` would pass 0.5 with θ = 0.5; 0.256 at the defaults);
+      ``|W| > log(λ0/λ1) / (λ0 − λ1)`` (where ``p*`` would pass 0.5 with θ = 0.5; 0.193 at the defaults);
     * ``dropped``: a member whose link is weaker (often exactly 0). Its ``p*`` may still be high: at the defaults a
       member's prior (``feature_set_confidence``) keeps ``p*`` above 0.5 even at ``W = 0``, so ``p*`` cannot decide;
     * ``added``: a feature outside the set whose link passes the same threshold although its prior was
