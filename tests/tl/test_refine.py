@@ -14,14 +14,17 @@ def trained(breast_trained):
 
 
 def _blocks(model, size=10):
-    """Two blocks of mrna x mirna features, fully linked inside, not across; every pair is a candidate. The features
-    are each modality's strongest loaders (those ``cross_omic_associations`` pairs): a feature without links has
-    the same node features as every other such feature.
+    """Two blocks of mrna x mirna features, fully linked inside, not across; every pair is a candidate. The first
+    block holds each modality's strongest loaders of the first factor, the second those of the second factor (as
+    ``cross_omic_associations`` pairs them): the model's view of the features, their node features, differs between
+    the blocks, as it does between communities of real associations.
     """
 
     def strongest(mod):
-        w = model.get_loadings(mod)
-        return list(w.index[np.argsort(-np.linalg.norm(w.to_numpy(), axis=1), kind="stable")[: 2 * size]])
+        w = model.get_loadings(mod).abs()
+        first = list(w.iloc[:, 0].sort_values(ascending=False, kind="stable").index[:size])
+        second = w.iloc[:, 1].drop(first).sort_values(ascending=False, kind="stable").index[:size]
+        return first + list(second)
 
     ga, gb = strongest("mrna"), strongest("mirna")
     rows = []
