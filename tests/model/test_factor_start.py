@@ -109,6 +109,32 @@ def test_with_feature_sets_the_free_factors_start_without_the_sets_signal():
     np.testing.assert_array_equal(w[:, 1 : 1 + free.shape[1]], model._free_start.links[0].astype(np.float32))
 
 
+def test_a_registered_batch_is_projected_out_of_the_start():
+    """A batch shift is the decoders' to explain (they receive the covariate): with ``batch_key`` no started factor
+    follows the batch, and parallel analysis counts the planted factors only; without it, one factor is the batch."""
+    mdata, _ = _planted()
+    batch = np.arange(200) % 2
+    for name in ("a", "b"):
+        adata = mdata[name]
+        shift = np.where(np.random.default_rng(1).random(adata.n_vars) < 0.7, 2.0, 0.0)
+        rows = batch[: adata.n_obs] == 1
+        adata.X = np.asarray(adata.X) + rows[:, None] * shift[None, :].astype(np.float32)
+    mdata.update()
+    mdata.obs["batch"] = pd.Categorical(np.where(batch == 1, "b1", "b0"))
+
+    def corr_with_batch(model):
+        start = model._free_start
+        return start.n_above_noise, np.abs(np.corrcoef(np.c_[batch, start.scores].T)[0, 1:]).max()
+
+    scvi.settings.seed = 0
+    pm.POEMS.setup_mudata(mdata, batch_key="batch")
+    n, corr = corr_with_batch(pm.POEMS(mdata, n_latent=6))
+    assert n == 3 and corr < 1e-6
+    pm.POEMS.setup_mudata(mdata)
+    n, corr = corr_with_batch(pm.POEMS(mdata, n_latent=6))
+    assert n == 4 and corr > 0.9
+
+
 def test_a_trained_model_with_the_start_saves_and_loads_without_starting_again(tmp_path, monkeypatch):
     mdata, _ = _planted()
     model = _model(mdata, factor_start="pca")

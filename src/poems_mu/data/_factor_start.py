@@ -3,7 +3,9 @@ joint PCA of the views, as many as parallel analysis finds above noise.
 
 The views are what the encoders see (:func:`~poems_mu.data._statistics.encoder_views`: each modality standardised
 on its likelihood's scale). Each modality's block is divided by √D_v, so that every modality weighs the same
-whatever its width, and a sample without a modality sits at that modality's mean (0). How many components start is
+whatever its width, and a sample without a modality sits at that modality's mean (0). Registered covariates (batch,
+continuous covariates) are regressed out of each block first: the decoders receive them, so the start leaves what
+they explain to them. How many components start is
 decided by Horn's parallel analysis: those whose singular value exceeds the 95th percentile of the same singular
 value over copies of the data with every column permuted (the columns keep their values, their co-variation is
 destroyed). The retained loadings, scaled by their singular values, are rotated by varimax, which concentrates each
@@ -40,13 +42,27 @@ class FactorStart:
     """How many components parallel analysis kept (``n`` is this, capped at the number of free factors)."""
 
 
-def joint_view(views: Sequence[np.ndarray], remove: np.ndarray | None = None) -> np.ndarray:
+def joint_view(
+    views: Sequence[np.ndarray], remove: np.ndarray | None = None, covariates: np.ndarray | None = None
+) -> np.ndarray:
     """The centred concatenation of ``views`` (``(n_samples, D_v)``, NaN rows for samples without the modality),
-    each block divided by √D_v, absent samples at 0; ``remove`` (``(n_samples, r)``, NaN allowed): scores whose
-    linear span is projected out of every column first (the started feature sets' factors; an all-NaN column, a set
-    that was not started, removes nothing).
+    each block divided by √D_v, absent samples at 0; ``covariates`` (``(n_samples, C)``): regressed out of each block
+    over the samples that have the modality (with an intercept), so that what they explain starts no factor;
+    ``remove`` (``(n_samples, r)``, NaN allowed): scores whose linear span is projected out of every column then (the
+    started feature sets' factors; an all-NaN column, a set that was not started, removes nothing).
     """
-    x = np.concatenate([np.nan_to_num(v, nan=0.0) / np.sqrt(v.shape[1]) for v in views], axis=1)
+    if covariates is None:
+        x = np.concatenate([np.nan_to_num(v, nan=0.0) / np.sqrt(v.shape[1]) for v in views], axis=1)
+    else:
+        blocks = []
+        for v in views:
+            block = np.zeros(v.shape)
+            present = ~np.isnan(v).all(axis=1)
+            design = np.c_[np.ones(int(present.sum())), covariates[present]]
+            coef, *_ = np.linalg.lstsq(design, v[present], rcond=None)
+            block[present] = v[present] - design @ coef
+            blocks.append(block / np.sqrt(v.shape[1]))
+        x = np.concatenate(blocks, axis=1)
     x = x - x.mean(0)
     if remove is not None and remove.size:
         scored = np.isfinite(remove).any(axis=0)
@@ -105,12 +121,14 @@ def pca_start(
     remove: np.ndarray | None = None,
     rotate: bool = True,
     n: int | None = None,
+    covariates: np.ndarray | None = None,
 ) -> FactorStart:
-    """The start of at most ``n_free`` free factors from the joint PCA of ``views`` (module docstring); ``remove``:
-    see :func:`joint_view`. ``rotate=False`` starts the components unrotated, and ``n`` starts that many components
-    whatever parallel analysis finds (both for the benchmarks' ablations; the model uses the defaults).
+    """The start of at most ``n_free`` free factors from the joint PCA of ``views`` (module docstring); ``remove``
+    and ``covariates``: see :func:`joint_view`. ``rotate=False`` starts the components unrotated, and ``n`` starts
+    that many components whatever parallel analysis finds (both for the benchmarks' ablations; the model uses the
+    defaults).
     """
-    x = joint_view(views, remove)
+    x = joint_view(views, remove, covariates)
     k = min(n_free, *x.shape)
     u, s, vt = _svd(x, k)
     n_above = parallel_analysis(x, s)

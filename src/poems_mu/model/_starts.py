@@ -41,10 +41,14 @@ def set_views(model) -> dict[int, np.ndarray]:
 
 def free_start(model, views: Mapping[int, np.ndarray]):
     """The start of the free factors from the joint PCA of every modality's view (``views``, by modality index), with
-    the started sets' scores projected out (:func:`~poems_mu.data._factor_start.pca_start`).
+    the registered covariates regressed out of each modality and the started sets' scores projected out
+    (:func:`~poems_mu.data._factor_start.pca_start`): the decoders receive the covariates, so a batch shift is theirs
+    to explain, not a factor's.
     """
     views = [views[v] for v in range(len(model.modalities))]
-    return pca_start(views, model.module.n_latent - model.module.n_annotated, model._set_scores)
+    covariates = covariate_matrix(model.adata, registered_covariates(model.adata_manager))
+    n_free = model.module.n_latent - model.module.n_annotated
+    return pca_start(views, n_free, model._set_scores, covariates=covariates)
 
 
 def start_factors(model, views: Mapping[int, np.ndarray] | None = None) -> None:
