@@ -47,7 +47,7 @@ def test_held_out_edges_of_a_block_graph_are_predicted(trained):
     inside = res["significant"]
     assert res.loc[inside, "refined_score"].mean() > res.loc[~inside, "refined_score"].mean() + 0.3
     assert res.attrs["n_edges"] == 200 and res.attrs["n_held_out"] == 40
-    assert res.attrs["link_auroc"] > 0.8 and 0 <= res.attrs["link_ap"] <= 1
+    assert res.attrs["link_auroc"] > 0.8 and 0 <= res.attrs["link_ap"] <= 1 + 1e-12  # sklearn may round past 1
 
 
 def test_seeded_reproducible_and_leaves_the_global_rng_alone(trained):

@@ -105,11 +105,12 @@ class POEMS(
         SD of the symmetric initial ``W`` (``N(0, w_init_scale²)``: small, near the slab/spike crossover).
     factor_start
         How the free factors start. ``"pca"`` (default): as many factors as parallel analysis finds components
-        above noise in a joint PCA of the modalities (each weighted equally, feature sets' factors projected out)
-        start at those components, rotated by varimax: their links in W and their units in every encoder; the other
-        factors start at random. Deterministic given the data, so that runs from different seeds land on the same
-        factors; it densifies every modality once at set-up. ``"random"``: the random initialisation of the network
-        (needed by ``decoder="dense"``). The two are compared in the documentation's model page.
+        above noise in a joint PCA of the modalities (each weighted equally, registered covariates regressed out,
+        feature sets' factors projected out) start at those components, rotated by varimax: their links in W and
+        their units in every encoder; the other factors start at random. Deterministic given the data, so that runs
+        from different seeds land on the same factors; it densifies every modality once at set-up. ``"random"``: the
+        random initialisation of the network (needed by ``decoder="dense"``). The two are compared in the
+        documentation's model page.
     decoder_links
         How the sparse decoders form their first layer: ``"dense"`` (all K factors per feature), ``"sparse"``
         (only the non-zero links of W) or ``"auto"`` (the link path while at most 5 % of a modality's W is
