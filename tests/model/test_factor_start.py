@@ -159,13 +159,29 @@ def test_each_restart_starts_again_from_the_components(monkeypatch):
     original = pm.model._training.start_factors
 
     def record(m, *args, **kwargs):
-        original(m, *args, **kwargs)
+        views = original(m, *args, **kwargs)
         seen.append(m.module.decoders[0].W.detach().numpy()[:, :3].copy())
+        return views
 
     monkeypatch.setattr(pm.model._training, "start_factors", record)
     model.train(**FAST, n_restarts=2)
     assert len(seen) == 1  # the second restart's fresh module
     np.testing.assert_array_equal(seen[0], model._free_start.links[0].astype(np.float32))
+
+
+def test_the_restarts_of_one_train_call_read_the_views_once(monkeypatch):
+    mdata, _ = _planted()
+    model = _model(mdata, factor_start="pca")
+    reads = []
+    original = pm.model._starts.encoder_views
+
+    def counted(*args, **kwargs):
+        reads.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pm.model._starts, "encoder_views", counted)
+    model.train(**FAST, n_restarts=3)
+    assert len(reads) == 1  # read for the second restart, reused by the third
 
 
 # -- the helpers --------------------------------------------------------------------------------------------------

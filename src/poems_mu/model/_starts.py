@@ -51,16 +51,17 @@ def free_start(model, views: Mapping[int, np.ndarray]):
     return pca_start(views, n_free, model._set_scores, covariates=covariates)
 
 
-def start_factors(model, views: Mapping[int, np.ndarray] | None = None) -> None:
+def start_factors(model, views: Mapping[int, np.ndarray] | None = None) -> Mapping[int, np.ndarray] | None:
     """Apply the starts to ``model.module``: the free factors' links, and in each modality's encoder the units of the
     started sets that list it and of the started free factors (a ridge fit to their scores,
-    :func:`~poems_mu.module._starts.start_encoder_units`). Nothing to do without either start.
+    :func:`~poems_mu.module._starts.start_encoder_units`). Nothing to do without either start. Returns the encoder
+    views it read (``views`` where given), so that the restarts of one ``train`` call read them once.
     """
     sets, scores, free = model._feature_sets, model._set_scores, model._free_start
     with_sets = sets is not None and scores is not None and np.isfinite(scores).any()
     with_free = free is not None and free.scores.shape[1] > 0
     if not (with_sets or with_free):
-        return
+        return views
     module = model.module
     a, n_free = module.n_annotated, 0 if free is None else free.scores.shape[1]
     if with_free:
@@ -81,3 +82,4 @@ def start_factors(model, views: Mapping[int, np.ndarray] | None = None) -> None:
         if np.isfinite(target).any():
             x = view[present] if covariates is None else np.concatenate([view[present], covariates[present]], axis=1)
             start_encoder_units(module, v, x, target)
+    return views

@@ -240,12 +240,13 @@ class TrainingMixin(UnsupervisedTrainingMixin):
             split = [np.asarray(saved["arrays"][k]) for k in SPLIT_ATTRS]
             train_kwargs["datasplitter_kwargs"] = {**train_kwargs["datasplitter_kwargs"], "external_indexing": split}
         user_callbacks = list(train_kwargs.pop("callbacks", None) or [])
+        start_views = None  # the encoder views the starts read, once for all restarts of this call
         for restart in range(first, n_restarts):
             if restart > 0:
                 seed = restart_seed(scvi.settings.seed, restart)
                 torch.manual_seed(seed)
                 self.module = self._module_cls(**self._module_inputs)
-                start_factors(self)  # the sets' and the free factors' starts, on the fresh module
+                start_views = start_factors(self, start_views)  # the sets' and the free factors' starts, afresh
                 self.is_trained_ = False
             run_kwargs = dict(train_kwargs, callbacks=list(user_callbacks))  # scvi appends to the list it gets
             if checkpoint_dir is not None:
