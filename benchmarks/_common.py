@@ -37,7 +37,8 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -112,6 +113,14 @@ def parser(doc: str, seeds: Sequence[int] | None = (0,), quick: bool = True) -> 
 
 
 # -- provenance and results ---------------------------------------------------------------------------------------
+def map_jobs(fn: Callable, jobs: Sequence, workers: int = 1) -> list:
+    """``fn`` over ``jobs`` in job order: in ``workers`` processes when more than one, else here."""
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            return list(pool.map(fn, jobs))
+    return [fn(job) for job in jobs]
+
+
 def _jsonable(x):
     """numpy scalars and arrays as Python values (for ``json.dumps``)."""
     return x.item() if hasattr(x, "item") else x.tolist() if hasattr(x, "tolist") else str(x)

@@ -53,11 +53,12 @@ def commit_of(prov: dict) -> str:
     return commit + (" + uncommitted changes" if prov.get("dirty") else "")
 
 
+def subtyping_cell(records, scope: str, metric: str) -> list[float]:
+    """Per subtyping run record: the mean over the evaluation seeds of ``metric`` in ``scope`` (``all`` or ``test``)."""
+    return [r["metrics"][scope][metric]["mean"] for r in records]
+
+
 def subtyping_values(name: str, dataset: str, method: str, scope: str, metric: str) -> list[float]:
-    """Per training run of ``method`` on ``dataset`` in the subtyping results file ``name``: the mean over the
-    evaluation seeds of ``metric`` in ``scope`` (``all`` or ``test``)."""
-    return [
-        r["metrics"][scope][metric]["mean"]
-        for r in load(name)["runs"]
-        if "metrics" in r and r["dataset"] == dataset and r["method"] == method
-    ]
+    """:func:`subtyping_cell` of the runs of ``method`` on ``dataset`` in the subtyping results file ``name``."""
+    runs = [r for r in load(name)["runs"] if "metrics" in r and r["dataset"] == dataset and r["method"] == method]
+    return subtyping_cell(runs, scope, metric)

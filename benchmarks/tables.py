@@ -34,7 +34,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the helpers and the feature-set blocks
 
-from _tables_common import ROOT, commit_of, load, mean, percent, pm, rel, sd, seeds_text, subtyping_values
+from _tables_common import (
+    ROOT,
+    commit_of,
+    load,
+    mean,
+    percent,
+    pm,
+    rel,
+    sd,
+    seeds_text,
+    subtyping_cell,
+    subtyping_values,
+)
 from _tables_factors import (
     table_factor_start,
     table_factor_start_planted,
@@ -85,10 +97,6 @@ def _subtyping_runs() -> tuple[dict, dict]:
         if "metrics" in r:
             runs.setdefault(r["dataset"], {}).setdefault(r["method"], []).append(r)
     return data, runs
-
-
-def subtyping_cell(records, scope: str, metric: str) -> list[float]:
-    return [r["metrics"][scope][metric]["mean"] for r in records]
 
 
 def _factors_cell(method: str, records, settings: dict) -> str:

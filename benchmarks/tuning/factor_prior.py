@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common, _baselines
@@ -94,11 +93,7 @@ def main(argv=None) -> None:
         for data in [*(f"planted {k}" for k in PLANTED), *DATASETS]
         for seed in args.seeds
     ]
-    if args.workers > 1:
-        with ProcessPoolExecutor(args.workers) as pool:
-            recs = list(pool.map(_job, jobs))
-    else:
-        recs = [_job(job) for job in jobs]
+    recs = common.map_jobs(_job, jobs, args.workers)
     df = pd.DataFrame(recs)
     chosen = choose(df)
     table = common.table(

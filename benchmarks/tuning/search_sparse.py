@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common, _baselines
@@ -255,8 +254,7 @@ def main(argv=None) -> None:
         jobs = [
             (args.stage, n, d, s, args.quick, args.out, prov) for s in args.seeds for n in names for d in args.datasets
         ]
-        with ProcessPoolExecutor(args.workers) as pool:
-            list(pool.map(_job, jobs))
+        common.map_jobs(_job, jobs, args.workers)
     common.write_report(args.out / "search_sparse.md", report(args.out), provenance=prov)
 
 
