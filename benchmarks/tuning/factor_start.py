@@ -57,6 +57,8 @@ def config(name: str):
 
 def real_runs(name: str, data: str, seeds, train_kwargs: dict) -> tuple[list[dict], float]:
     """A bundled cohort, every sample, one model per training seed; the records and the reproducibility."""
+    import factors as bench
+
     import poems_mu as pm
 
     kwargs, prepare = config(name)
@@ -81,10 +83,7 @@ def real_runs(name: str, data: str, seeds, train_kwargs: dict) -> tuple[list[dic
         )
         print(json.dumps(recs[-1], default=float), flush=True)
         models.append(model)
-    if len(models) < 2:
-        return recs, float("nan")
-    factors, _ = pm.tl.factor_stability(models)
-    return recs, float(factors["reproducibility"].mean())
+    return recs, bench.reproducibility(models) if len(models) > 1 else float("nan")
 
 
 def planted_runs(name: str, k: int, seeds, train_kwargs: dict) -> tuple[list[dict], float]:
