@@ -135,6 +135,29 @@ def test_a_registered_batch_is_projected_out_of_the_start():
     assert n == 4 and corr > 0.9
 
 
+def test_a_registered_batch_is_projected_out_of_a_feature_sets_start():
+    """The sets start as the free factors do: with ``batch_key`` a batch shift shared by a set's members leaves its
+    start (score and links) unmoved; without it the set's first component follows the batch."""
+    mdata, z = _planted()
+    batch = np.arange(200) % 2
+    adata = mdata["a"]
+    adata.X = np.asarray(adata.X) + 3.0 * (batch[:, None] == 1) * (np.arange(60) < 15)[None, :].astype(np.float32)
+    mdata.update()
+    mdata.obs["batch"] = pd.Categorical(np.where(batch == 1, "b1", "b0"))
+    sets = pd.DataFrame([("a", "block0", f"a{j}") for j in range(15)], columns=["modality", "source", "target"])
+
+    def set_score(**setup):
+        scvi.settings.seed = 0
+        pm.POEMS.setup_mudata(mdata, **setup)
+        score = pm.POEMS(mdata, n_latent=6, feature_sets=sets)._set_scores[:, 0]
+        return abs(np.corrcoef(score, batch)[0, 1]), abs(np.corrcoef(score, z[:, 0])[0, 1])
+
+    to_batch, to_factor = set_score(batch_key="batch")
+    assert to_batch < 1e-6 and to_factor > 0.9
+    to_batch, to_factor = set_score()
+    assert to_batch > 0.7 and to_factor < 0.7
+
+
 def test_a_trained_model_with_the_start_saves_and_loads_without_starting_again(tmp_path, monkeypatch):
     mdata, _ = _planted()
     model = _model(mdata, factor_start="pca")

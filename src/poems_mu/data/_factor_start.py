@@ -42,27 +42,31 @@ class FactorStart:
     """How many components parallel analysis kept (``n`` is this, capped at the number of free factors)."""
 
 
+def regress_out(view: np.ndarray, covariates: np.ndarray) -> np.ndarray:
+    """``view`` (``(n_samples, D)``, NaN rows for samples without the modality) with ``covariates``
+    (``(n_samples, C)``) and an intercept regressed out of every column over the samples that have the modality; the
+    NaN rows stay NaN.
+    """
+    out = np.full(view.shape, np.nan)
+    present = ~np.isnan(view).all(axis=1)
+    design = np.c_[np.ones(int(present.sum())), covariates[present]]
+    coef, *_ = np.linalg.lstsq(design, view[present], rcond=None)
+    out[present] = view[present] - design @ coef
+    return out
+
+
 def joint_view(
     views: Sequence[np.ndarray], remove: np.ndarray | None = None, covariates: np.ndarray | None = None
 ) -> np.ndarray:
     """The centred concatenation of ``views`` (``(n_samples, D_v)``, NaN rows for samples without the modality),
     each block divided by √D_v, absent samples at 0; ``covariates`` (``(n_samples, C)``): regressed out of each block
-    over the samples that have the modality (with an intercept), so that what they explain starts no factor;
-    ``remove`` (``(n_samples, r)``, NaN allowed): scores whose linear span is projected out of every column then (the
-    started feature sets' factors; an all-NaN column, a set that was not started, removes nothing).
+    first (:func:`regress_out`), so that what they explain starts no factor; ``remove`` (``(n_samples, r)``, NaN
+    allowed): scores whose linear span is projected out of every column then (the started feature sets' factors; an
+    all-NaN column, a set that was not started, removes nothing).
     """
-    if covariates is None:
-        x = np.concatenate([np.nan_to_num(v, nan=0.0) / np.sqrt(v.shape[1]) for v in views], axis=1)
-    else:
-        blocks = []
-        for v in views:
-            block = np.zeros(v.shape)
-            present = ~np.isnan(v).all(axis=1)
-            design = np.c_[np.ones(int(present.sum())), covariates[present]]
-            coef, *_ = np.linalg.lstsq(design, v[present], rcond=None)
-            block[present] = v[present] - design @ coef
-            blocks.append(block / np.sqrt(v.shape[1]))
-        x = np.concatenate(blocks, axis=1)
+    if covariates is not None:
+        views = [regress_out(v, covariates) for v in views]
+    x = np.concatenate([np.nan_to_num(v, nan=0.0) / np.sqrt(v.shape[1]) for v in views], axis=1)
     x = x - x.mean(0)
     if remove is not None and remove.size:
         scored = np.isfinite(remove).any(axis=0)

@@ -36,7 +36,7 @@ from ._getters import GettersMixin
 from ._impute import ImputeMixin
 from ._results import ResultsMixin
 from ._save_load import LOADING, SaveLoadMixin
-from ._starts import free_start, set_views, start_factors, views_of
+from ._starts import free_start, set_starts, set_views, start_factors, views_of
 from ._training import TrainingMixin
 
 logger = logging.getLogger(__name__)
@@ -219,7 +219,7 @@ class POEMS(
             # each annotated factor starts as its set's first principal component where its members co-vary (a model
             # being loaded takes its links and the test's p-values from its saved state instead)
             views = set_views(self)
-            starts = sets.starts({self.modalities[v]: view for v, view in views.items()})
+            starts = set_starts(self, views)
             self._module_inputs["set_start"] = starts.links
             self._module_inputs["set_start_p"] = starts.coherence_p
             self._set_scores = starts.scores

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from poems_mu.data._covariates import covariate_matrix, registered_covariates
-from poems_mu.data._factor_start import pca_start
+from poems_mu.data._factor_start import pca_start, regress_out
 from poems_mu.data._registry import observed_rows
 from poems_mu.data._statistics import encoder_views
 from poems_mu.module._starts import start_encoder_units, start_free_links
@@ -37,6 +37,17 @@ def views_of(model, used: Sequence[int], known: Mapping[int, np.ndarray] | None 
 def set_views(model) -> dict[int, np.ndarray]:
     """The encoder views of the modalities that list a feature set (a wide modality without sets is not densified)."""
     return views_of(model, [v for v, m in enumerate(model.modalities) if model._feature_sets.listed[m].any()])
+
+
+def set_starts(model, views: Mapping[int, np.ndarray]):
+    """The feature sets' starts (:meth:`~poems_mu.data._feature_sets.FeatureSets.starts`) from the encoder views of
+    the modalities that list a set (``views``, by modality index), with the registered covariates regressed out of
+    each first, as for the free start: a batch shift among a set's members is the decoders' to explain.
+    """
+    covariates = covariate_matrix(model.adata, registered_covariates(model.adata_manager))
+    if covariates is not None:
+        views = {v: regress_out(view, covariates) for v, view in views.items()}
+    return model._feature_sets.starts({model.modalities[v]: view for v, view in views.items()})
 
 
 def free_start(model, views: Mapping[int, np.ndarray]):
