@@ -6,12 +6,12 @@ import mudata as md
 import numpy as np
 import pandas as pd
 import pytest
+from _tl_toy import K_TRUE, N
 from scipy import stats
 
 import poems_mu as pm
 
 matplotlib.use("Agg")
-from _tl_toy import K_TRUE, N
 
 
 # ---------------------------------------------------------------------------------------------------------------

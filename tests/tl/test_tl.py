@@ -8,11 +8,11 @@ import matplotlib
 import mudata as md
 import numpy as np
 import pandas as pd
+from _tl_toy import K_TRUE, N
 
 import poems_mu as pm
 
 matplotlib.use("Agg")
-from _tl_toy import K_TRUE, N
 
 
 def test_a_cap_of_4_keeps_the_3_planted_factors(trained):

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import scvi
 import torch
+from _tl_toy import K_TRUE, observed, toy_mudata
 
 import poems_mu as pm
 
 matplotlib.use("Agg")
-from _tl_toy import K_TRUE, observed, toy_mudata
 
 
 # ---------------------------------------------------------------------------------------------------------------
