@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from _tables_common import (
-    load,
-    mean,
-    percent,
-    pm,
-    rel,
-)
+from _tables_common import load, mean, percent, pm, rel
 
 
 def new_pairs_cell(records: list[dict]) -> str:

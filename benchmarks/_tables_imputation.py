@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from _tables_common import (
-    commit_of,
-    load,
-    mean,
-    percent,
-    pm,
-    rel,
-    seeds_text,
-)
+from _tables_common import commit_of, load, mean, percent, pm, rel, seeds_text
 
 IMPUTATION = "imputation.json"
 

@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-from _tables_common import (
-    commit_of,
-    load,
-    mean,
-    percent,
-    rel,
-    sd,
-    seeds_text,
-)
+from _tables_common import commit_of, load, mean, percent, rel, sd, seeds_text
 
 SPEED = "speed_train.json"
 SHAPE = "speed_shape.json"

@@ -3,17 +3,7 @@ compare methods, the gate and the decoder in it (``subtyping.json``)."""
 
 from __future__ import annotations
 
-from _tables_common import (
-    commit_of,
-    load,
-    mean,
-    pm,
-    rel,
-    sd,
-    seeds_text,
-    subtyping_cell,
-    subtyping_values,
-)
+from _tables_common import commit_of, load, mean, pm, rel, sd, seeds_text, subtyping_cell, subtyping_values
 
 METHOD_ORDER = ("PCA", "MOFA+", "MOFA-FLEX", "POEMS", "POEMS (fixed gating)", "POEM (dense decoder)")
 ABLATIONS = ("POEMS (fixed gating)", "POEM (dense decoder)")
