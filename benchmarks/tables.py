@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the helpers and the blocks
 
 from _tables_common import ROOT
-from _tables_defaults import table_factors, table_train_defaults, value_penalty_cost
+from _tables_defaults import table_factor_counts, table_factors, table_train_defaults, value_penalty_cost
 from _tables_factors import (
     table_factor_start,
     table_factor_start_planted,
@@ -85,6 +85,7 @@ QUOTES = {
 BLOCKS: dict[str, Callable] = {
     "subtyping": table_subtyping,
     "factors": table_factors,
+    "factor_counts": table_factor_counts,
     "train_defaults": table_train_defaults,
     "imputation": table_imputation,
     "speed": table_speed,
