@@ -83,8 +83,9 @@ class FeatureSets:
 
     def starts(self, views: Mapping[str, np.ndarray], scale: float = START_SCALE) -> SetStarts:
         """Starting links of the annotated factors, per modality ``(n_features, n_sets)``: each set's first principal
-        component over its members (``views``: for each modality that lists a set, the encoders' standardised view,
-        NaN rows for absent samples), scaled so that its largest entry is ``scale``; 0 off the set.
+        component over its members (``views``: for each modality that lists a set, the encoders' standardised view
+        with the registered covariates regressed out, :func:`poems_mu.model._starts.set_starts`; NaN rows for absent
+        samples), scaled so that its largest entry is ``scale``; 0 off the set.
 
         The component is taken over the samples that have every modality the set lists (one sign for all), or per
         modality when fewer than :data:`MIN_JOINT_SAMPLES` have them all. It is used only where the members co-vary
