@@ -11,7 +11,6 @@ benchmark are given 15 by hand. This script puts the numbers side by side where 
 - **MOFA+** (mofapy2, :func:`_baselines.fit_mofa`: views z-scored, ARD and spike-and-slab weights, a factor dropped
   once it explains no more than 0.1 % of every view's variance): the factors kept from a start of 15 (the subtyping
   benchmark's setting) and of 32 (POEMS's cap).
-
 - **POEMS started at MOFA+'s count**: the same package defaults, with as many free factors started from the joint PCA
   as MOFA+ kept from 32 on the same data and seed (the benchmarks' ``prepare`` hook with the package's start,
   :func:`factor_start.ablation_start`), to see what a smaller count gains or costs: the factors kept, the held-out
