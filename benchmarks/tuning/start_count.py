@@ -33,36 +33,43 @@ DATASETS = ("breast_tcga", "rosmap")
 STEPS = (9, 6, 3)
 
 
+def _fewer(step: int):
+    """The ``prepare`` hook that starts ``step`` fewer free factors than parallel analysis finds in the model's data."""
+    from factor_start import ablation_start
+
+    from poems_mu.data._factor_start import pca_start
+    from poems_mu.model._starts import views_of
+
+    def prepare(model):
+        views = views_of(model, range(len(model.modalities)))
+        n_free = model.module.n_latent - model.module.n_annotated
+        ablation_start(model, n=pca_start(list(views.values()), n_free).n_above_noise - step)
+
+    return prepare
+
+
 def run(job) -> list[dict]:
-    """One cohort and one start count (``None``: the default) over every seed; the records, with the
-    reproducibility of the kept factors."""
+    """One cohort and one start (``step`` fewer components than parallel analysis finds; ``None``: the default) over
+    every seed; the records, with the reproducibility of the kept factors."""
     data, step, seeds, train_kwargs = job
     import factors as bench
-    from factor_start import ablation_start
 
     import poems_mu as pm
 
     common.quiet()
+    kwargs, prepare = ({}, None) if step is None else ({"factor_start": "random"}, _fewer(step))
     records, models = [], []
     for seed in seeds:
-        if step is None:
-            kwargs, prepare = {}, None
-        else:
-
-            def prepare(model, step=step):
-                n = model._data_start_count - step
-                ablation_start(model, n=n)
-
-            kwargs = {"factor_start": "random"}
-        mdata = getattr(pm.datasets, data)()
-        model, _ = common.train_poems(mdata, seed, kwargs, train_kwargs=train_kwargs, prepare=_with_count(prepare))
+        model, _ = common.train_poems(
+            getattr(pm.datasets, data)(), seed, kwargs, train_kwargs=train_kwargs, prepare=prepare
+        )
         summary = model.training_summary_
         records.append(
             {
                 "data": data,
                 "seed": seed,
                 "step": step,
-                "started": model._started_count,
+                "started": int(model._free_start.scores.shape[1]),
                 "kept": int(model.module.n_factors),
                 "elbo": summary["runs"][summary["chosen_restart"]]["validation_criterion"],
             }
@@ -71,26 +78,6 @@ def run(job) -> list[dict]:
         models.append(model)
     value = bench.reproducibility(models) if len(models) > 1 else float("nan")
     return [{**r, "reproducibility": value} for r in records]
-
-
-def _with_count(prepare):
-    """Wrap ``prepare``: record parallel analysis's count of the model's data (``_data_start_count``) before it runs,
-    and the number of factors that started (``_started_count``) after."""
-    from poems_mu.data._factor_start import pca_start
-    from poems_mu.model._starts import views_of
-
-    def hook(model):
-        k = model.module.n_latent - model.module.n_annotated
-        if model._free_start is None:
-            views = views_of(model, range(len(model.modalities)))
-            model._data_start_count = pca_start(list(views.values()), k).n_above_noise
-        else:
-            model._data_start_count = model._free_start.n_above_noise
-        if prepare is not None:
-            prepare(model)
-        model._started_count = model._free_start.scores.shape[1]
-
-    return hook
 
 
 def main(argv=None) -> None:
