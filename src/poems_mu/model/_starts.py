@@ -39,27 +39,32 @@ def set_views(model) -> dict[int, np.ndarray]:
     return views_of(model, [v for v, m in enumerate(model.modalities) if model._feature_sets.listed[m].any()])
 
 
+def _covariates(model) -> np.ndarray | None:
+    """The registered covariates of every sample (samples × C), or ``None``: what every start regresses out."""
+    return covariate_matrix(model.adata, registered_covariates(model.adata_manager))
+
+
 def set_starts(model, views: Mapping[int, np.ndarray]):
     """The feature sets' starts (:meth:`~poems_mu.data._feature_sets.FeatureSets.starts`) from the encoder views of
     the modalities that list a set (``views``, by modality index), with the registered covariates regressed out of
     each first, as for the free start: a batch shift among a set's members is the decoders' to explain.
     """
-    covariates = covariate_matrix(model.adata, registered_covariates(model.adata_manager))
+    covariates = _covariates(model)
     if covariates is not None:
         views = {v: regress_out(view, covariates) for v, view in views.items()}
     return model._feature_sets.starts({model.modalities[v]: view for v, view in views.items()})
 
 
-def free_start(model, views: Mapping[int, np.ndarray]):
+def free_start(model, views: Mapping[int, np.ndarray], rotate: bool = True, n: int | None = None):
     """The start of the free factors from the joint PCA of every modality's view (``views``, by modality index), with
     the registered covariates regressed out of each modality and the started sets' scores projected out
     (:func:`~poems_mu.data._factor_start.pca_start`): the decoders receive the covariates, so a batch shift is theirs
-    to explain, not a factor's.
+    to explain, not a factor's. ``rotate`` and ``n``: ``pca_start``'s choices (the benchmarks' ablations; the model
+    uses the defaults).
     """
     views = [views[v] for v in range(len(model.modalities))]
-    covariates = covariate_matrix(model.adata, registered_covariates(model.adata_manager))
     n_free = model.module.n_latent - model.module.n_annotated
-    return pca_start(views, n_free, model._set_scores, covariates=covariates)
+    return pca_start(views, n_free, model._set_scores, rotate=rotate, n=n, covariates=_covariates(model))
 
 
 def start_factors(model, views: Mapping[int, np.ndarray] | None = None) -> Mapping[int, np.ndarray] | None:
@@ -81,7 +86,7 @@ def start_factors(model, views: Mapping[int, np.ndarray] | None = None) -> Mappi
     else:
         used = [v for v, m in enumerate(model.modalities) if sets.listed[m].any()]
     views = views_of(model, used, views)
-    covariates = covariate_matrix(model.adata, registered_covariates(model.adata_manager))
+    covariates = _covariates(model)
     for v, view in views.items():
         present = ~np.isnan(view[:, 0])
         target = np.full((int(present.sum()), module.n_latent), np.nan)
