@@ -50,20 +50,13 @@ def _data(name: str, seed: int):
     return getattr(pm.datasets, name)()
 
 
-def _started_at(n: int):
-    """The ``prepare`` hook that starts ``n`` free factors from the package's joint PCA (not parallel analysis's
-    count)."""
-    from factor_start import ablation_start
-
-    return lambda model: ablation_start(model, n=n)
-
-
 def run(job) -> list[dict]:
     """One data set, every seed: the counts of every method, the held-out criterion of both POEMS runs and, on the
     bundled cohorts (one data set for every seed), the reproducibility of their kept factors."""
     name, seeds, train_kwargs = job
     import factors as bench
     from _baselines import fit_mofa, zscored_views
+    from factor_start import ablation_start
 
     common.quiet()
     records, models = [], {"default": [], "at_mofa": []}
@@ -77,7 +70,11 @@ def run(job) -> list[dict]:
             record[f"mofa_kept_{cap}"] = int(mofa.nodes["Z"].getExpectation().shape[1])
         for variant, kwargs, prepare in (
             ("default", {}, None),
-            ("at_mofa", {"factor_start": "random"}, _started_at(record[f"mofa_kept_{CAPS[-1]}"])),
+            (
+                "at_mofa",
+                {"factor_start": "random"},
+                lambda model, n=record[f"mofa_kept_{CAPS[-1]}"]: ablation_start(model, n=n),
+            ),
         ):
             model, _ = common.train_poems(_data(name, seed), seed, kwargs, train_kwargs=train_kwargs, prepare=prepare)
             summary = model.training_summary_

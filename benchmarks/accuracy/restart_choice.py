@@ -33,12 +33,6 @@ import numpy as np
 DATASET = "breast_tcga"
 
 
-def linear_cka(a: np.ndarray, b: np.ndarray) -> float:
-    """Linear CKA between two embeddings of the same samples (any widths)."""
-    a, b = a - a.mean(0), b - b.mean(0)
-    return float(np.linalg.norm(a.T @ b) ** 2 / (np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b)))
-
-
 def fit(job) -> dict:
     """One training seed: the embedding of the training samples, the validation criterion and the NMI."""
     seed, train_kwargs = job
@@ -69,7 +63,8 @@ def main(argv=None) -> None:
     for i in range(g):
         members = runs[i * r : (i + 1) * r]
         agreement = [
-            float(np.mean([linear_cka(a["z_train"], b["z_train"]) for b in members if b is not a])) for a in members
+            float(np.mean([common.linear_cka(a["z_train"], b["z_train"]) for b in members if b is not a]))
+            for a in members
         ]
         best = min(members, key=lambda run: run["criterion"])
         medoid = members[int(np.argmax(agreement))]

@@ -89,8 +89,8 @@ def _table(y: np.ndarray, labels: np.ndarray) -> dict:
 
 def agreement(a: np.ndarray, b: np.ndarray) -> dict:
     """Linear CKA of two embeddings of the same samples, and the mean R² of the least-squares maps a→b and b→a."""
+    cka = common.linear_cka(a, b)
     a, b = a - a.mean(0), b - b.mean(0)
-    cka = np.linalg.norm(a.T @ b) ** 2 / (np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b))
 
     def r2(x, t):
         coef, *_ = np.linalg.lstsq(x, t, rcond=None)

@@ -55,17 +55,22 @@ def promax(links, scores, power: int = 4):
     return links @ u, scores @ np.linalg.inv(u).T
 
 
-def ablation_start(model, rotate: bool = True, n=None, oblique: bool = False) -> None:
-    """The package's start of the free factors with other choices (``pca_start``'s ``rotate`` and ``n``; ``oblique``:
-    the varimax start rotated further by :func:`promax`, its largest link at the package's start scale again)."""
+def ablation_start(model, rotate: bool = True, n=None, oblique: bool = False, fewer: int = 0) -> None:
+    """The model's start of the free factors (``model._starts.free_start``) with other choices: ``rotate`` and ``n``
+    (``"K"``: every free factor) of ``pca_start``; ``fewer``: that many components fewer than parallel analysis
+    finds; ``oblique``: the varimax start rotated further by :func:`promax`, its largest link at the package's start
+    scale again."""
     import numpy as np
 
-    from poems_mu.data._factor_start import START_SCALE, FactorStart, pca_start
-    from poems_mu.model._starts import start_factors, views_of
+    from poems_mu.data._factor_start import START_SCALE, FactorStart
+    from poems_mu.model._starts import free_start, start_factors, views_of
 
-    k = model.module.n_latent - model.module.n_annotated
     views = views_of(model, range(len(model.modalities)))
-    start = pca_start(list(views.values()), k, rotate=rotate, n=k if n == "K" else n)
+    if n == "K":
+        n = model.module.n_latent - model.module.n_annotated
+    elif fewer:
+        n = free_start(model, views).n_above_noise - fewer
+    start = free_start(model, views, rotate=rotate, n=n)
     if oblique and start.scores.shape[1] > 1:
         bounds = np.cumsum([0] + [w.shape[0] for w in start.links])
         links, scores = promax(np.concatenate(start.links), start.scores)

@@ -6,7 +6,7 @@ factors as the PCA start begins with fewer components than parallel analysis fin
 
 For each bundled cohort (every sample) and training seed, POEMS at the package defaults, and again with the free
 factors started at ``n`` = PA − 9, PA − 6, PA − 3 components of the same joint PCA (PA: parallel analysis's count,
-the default; the benchmarks' ``prepare`` hook with the package's start, ``factor_start.ablation_start``). Each seed
+the default; the benchmarks' ``prepare`` hook with the model's start, ``factor_start.ablation_start``). Each seed
 draws its own validation split, the same for every ``n`` of that seed, so the held-out criterion (per sample, lower
 is better) is compared pairwise: per ``n``, the mean over seeds of its difference to the default and that mean's
 standard error. Reproducibility: ``tl.factor_stability`` of the kept factors over the seeds. No labels are used.
@@ -33,31 +33,20 @@ DATASETS = ("breast_tcga", "rosmap")
 STEPS = (9, 6, 3)
 
 
-def _fewer(step: int):
-    """The ``prepare`` hook that starts ``step`` fewer free factors than parallel analysis finds in the model's data."""
-    from factor_start import ablation_start
-
-    from poems_mu.data._factor_start import pca_start
-    from poems_mu.model._starts import views_of
-
-    def prepare(model):
-        views = views_of(model, range(len(model.modalities)))
-        n_free = model.module.n_latent - model.module.n_annotated
-        ablation_start(model, n=pca_start(list(views.values()), n_free).n_above_noise - step)
-
-    return prepare
-
-
 def run(job) -> list[dict]:
     """One cohort and one start (``step`` fewer components than parallel analysis finds; ``None``: the default) over
     every seed; the records, with the reproducibility of the kept factors."""
     data, step, seeds, train_kwargs = job
     import factors as bench
+    from factor_start import ablation_start
 
     import poems_mu as pm
 
     common.quiet()
-    kwargs, prepare = ({}, None) if step is None else ({"factor_start": "random"}, _fewer(step))
+    if step is None:
+        kwargs, prepare = {}, None
+    else:
+        kwargs, prepare = {"factor_start": "random"}, lambda model: ablation_start(model, fewer=step)
     records, models = [], []
     for seed in seeds:
         model, _ = common.train_poems(
