@@ -136,8 +136,8 @@ def test_a_registered_batch_is_projected_out_of_the_start():
 
 
 def test_a_registered_batch_is_projected_out_of_a_feature_sets_start():
-    """The sets start as the free factors do: with ``batch_key`` a batch shift shared by a set's members leaves its
-    start (score and links) unmoved; without it the set's first component follows the batch."""
+    """The sets start as the free factors do: with ``batch_key`` a batch shift shared by a set's members does not enter
+    the set's starting score, which follows the planted factor; without it the set's first component is the batch."""
     mdata, z = _planted()
     batch = np.arange(200) % 2
     adata = mdata["a"]
