@@ -331,12 +331,6 @@ def heldout_elbo(model, mdata, rows, n_draws: int = 20) -> float:
 
 
 # -- tables -------------------------------------------------------------------------------------------------------
-def linear_cka(a: np.ndarray, b: np.ndarray) -> float:
-    """Linear CKA between two embeddings of the same samples (any widths): how much of one space the other holds."""
-    a, b = a - a.mean(0), b - b.mean(0)
-    return float(np.linalg.norm(a.T @ b) ** 2 / (np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b)))
-
-
 def mean_sd(values: pd.Series, fmt: str = ".3f", sd_fmt: str | None = None) -> str:
     """ "mean ± SD" of ``values`` (the mean alone for one value, "–" for none)."""
     values = values.dropna()

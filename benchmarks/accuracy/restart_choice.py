@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _co
 import _common as common
 import numpy as np
 
+from poems_mu.tl._consensus import linear_cka
+
 DATASET = "breast_tcga"
 
 
@@ -63,8 +65,7 @@ def main(argv=None) -> None:
     for i in range(g):
         members = runs[i * r : (i + 1) * r]
         agreement = [
-            float(np.mean([common.linear_cka(a["z_train"], b["z_train"]) for b in members if b is not a]))
-            for a in members
+            float(np.mean([linear_cka(a["z_train"], b["z_train"]) for b in members if b is not a])) for a in members
         ]
         best = min(members, key=lambda run: run["criterion"])
         medoid = members[int(np.argmax(agreement))]

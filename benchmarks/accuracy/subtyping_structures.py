@@ -31,6 +31,8 @@ import _common as common
 import numpy as np
 from _baselines import BASELINES, fit_baseline, fit_poems, load_dataset, paper_split
 
+from poems_mu.tl._consensus import linear_cka
+
 #: single-start k-means runs that look for the two structures
 N_STARTS = 200
 #: two partitions with an adjusted Rand index at least this are the same structure (variants of one structure that
@@ -89,7 +91,7 @@ def _table(y: np.ndarray, labels: np.ndarray) -> dict:
 
 def agreement(a: np.ndarray, b: np.ndarray) -> dict:
     """Linear CKA of two embeddings of the same samples, and the mean R² of the least-squares maps a→b and b→a."""
-    cka = common.linear_cka(a, b)
+    cka = linear_cka(a, b)
     a, b = a - a.mean(0), b - b.mean(0)
 
     def r2(x, t):

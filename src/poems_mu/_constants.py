@@ -21,6 +21,7 @@ SIGMA_KEY = "poems_sigma"  # var of a Gaussian modality: the residual SD in data
 THETA_KEY = "poems_nb_theta"  # var of a negative binomial modality: the inverse dispersion θ
 UNS_KEY = "poems"
 ACTIVE_FACTORS_KEY = "active_factors"  # uns["poems"][...]: the active-factor table and its rule
+CONSENSUS_KEY = "consensus"  # uns["poems"][...][key_added]: the summary of a consensus embedding of several runs
 
 
 def x_key(modality: str) -> str:

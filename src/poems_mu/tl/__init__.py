@@ -1,6 +1,7 @@
 """poems_mu.tl."""
 
 from ._associations import cross_omic_associations, to_networkx
+from ._consensus import consensus_embedding
 from ._cross_validate import cross_validate
 from ._enrichment import enrichment
 from ._evaluate import evaluate_subtyping, summarize_subtyping
@@ -17,6 +18,7 @@ from ._variance import variance_explained
 __all__ = [
     "ModelSummary",
     "active_factors",
+    "consensus_embedding",
     "cross_omic_associations",
     "cross_validate",
     "enrichment",

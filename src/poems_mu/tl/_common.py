@@ -34,6 +34,21 @@ def is_model(obj: Any) -> bool:
     return isinstance(obj, POEMS)
 
 
+def check_comparable(models: Sequence, caller: str) -> list:
+    """``models`` as a list: two or more trained POEMS models with the first one's modalities and features."""
+    models = list(models)
+    if len(models) < 2 or not all(is_model(m) for m in models):
+        raise ValueError(f"{caller} needs a sequence of two or more trained POEMS models.")
+    ref = models[0]
+    for i, m in enumerate(models[1:], start=1):
+        if list(m.modalities) != list(ref.modalities):
+            raise ValueError(f"Model {i} has modalities {m.modalities}, the first model {ref.modalities}.")
+        for mod in ref.modalities:
+            if not m.adata.mod[mod].var_names.equals(ref.adata.mod[mod].var_names):
+                raise ValueError(f"Model {i} was trained on other {mod!r} features than the first model.")
+    return models
+
+
 def model_mdata(model, mdata: MuData | None) -> MuData:
     """The MuData to work on: ``mdata`` (checked against the model's registry) or the model's training MuData."""
     if mdata is None:

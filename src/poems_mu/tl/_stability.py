@@ -9,7 +9,7 @@ import pandas as pd
 from mudata import MuData
 from scipy.optimize import linear_sum_assignment
 
-from ._common import check_positive_int, is_model
+from ._common import check_comparable, check_positive_int
 
 
 def _abs_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -86,17 +86,9 @@ def factor_stability(
     >>> features.query("frequency >= 0.8")  # biomarkers found in at least 4 of 5 runs
 
     """
-    models = list(models)
-    if len(models) < 2 or not all(is_model(m) for m in models):
-        raise ValueError("factor_stability needs a sequence of two or more trained POEMS models.")
+    models = check_comparable(models, "factor_stability")
     check_positive_int(n_top, "n_top")
     ref = models[0]
-    for i, m in enumerate(models[1:], start=1):
-        if list(m.modalities) != list(ref.modalities):
-            raise ValueError(f"Model {i} has modalities {m.modalities}, the first model {ref.modalities}.")
-        for mod in ref.modalities:
-            if not m.adata.mod[mod].var_names.equals(ref.adata.mod[mod].var_names):
-                raise ValueError(f"Model {i} was trained on other {mod!r} features than the first model.")
     data = ref.adata if mdata is None else mdata
     scores = [m.get_latent_representation(data, batch_size=batch_size) for m in models]
     loadings = [_loadings(m, ref.modalities) for m in models]
