@@ -1,0 +1,49 @@
+"""The consensus benchmark's scoring and its rule (benchmarks/accuracy/consensus.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def cs(load_benchmark):
+    return load_benchmark("consensus")
+
+
+def _runs(n_runs, noise, seed=0):
+    """Runs that place three groups of 40 samples, each with its own noise and rotation."""
+    rng = np.random.default_rng(seed)
+    centres = np.repeat(np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]]), 40, axis=0)
+    labels = np.repeat(["a", "b", "c"], 40)
+    runs = []
+    for _ in range(n_runs):
+        z = np.c_[centres, np.zeros((120, 1))] + noise * rng.normal(size=(120, 3))
+        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        runs.append({"z": z @ q, "wall_s": 2.0, "factors": 3})
+    idx = rng.permutation(120)
+    split = {"train": np.sort(idx[:90]), "test": np.sort(idx[90:])}
+    return runs, labels, split
+
+
+def test_clear_groups_give_agreeing_consensuses_and_the_time_of_their_runs(cs):
+    runs, labels, split = _runs(6, noise=0.3)
+    row = cs.score_size(runs, 3, 2, labels, split)
+    assert row["ari_between"] == pytest.approx(1.0)
+    assert row["cka_between"] > 0.95 and row["seconds"] == pytest.approx(6.0) and row["width"] == 3
+    assert row["kmeans_nmi_all"]["mean"] == pytest.approx(1.0)
+    single = cs.score_size(runs, 1, 2, labels, split)
+    assert single["seconds"] == pytest.approx(2.0)
+
+
+def test_the_rule_takes_the_smallest_size_that_agrees_on_every_data_set(cs):
+    def rows(aris):
+        return [{"runs": r, "ari_between": a} for r, a in zip((1, 3, 5), aris, strict=True)]
+
+    results = {
+        "x": {"POEMS": rows([0.5, 0.95, 0.97])},
+        "y": {"POEMS": rows([0.6, 0.8, 0.92]), "MOFA+": rows([1, 1, 1])},
+    }
+    assert cs.chosen_size(results) == 5
+    results["y"]["POEMS"] = rows([0.6, 0.8, 0.85])
+    assert cs.chosen_size(results) is None
