@@ -176,9 +176,8 @@ def main(argv=None) -> None:
             results[d][m] = [score_size(runs, r, groups, labels, split) for r in sizes]
     choice = chosen_size(results)
     text = markdown(results, sizes, groups)
-    text += (
-        f"\nThe rule (smallest R with POEMS's partition agreement ≥ {AGREEMENT} on every data set) picks "
-        + (f"R = {choice}." if choice else "no R of those measured.")
+    text += f"\nThe rule (smallest R with POEMS's partition agreement ≥ {AGREEMENT} on every data set) picks " + (
+        f"R = {choice}." if choice else "no R of those measured."
     )
     payload = {
         "settings": {
