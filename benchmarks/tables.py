@@ -34,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the helpers and the blocks
 
 from _tables_common import ROOT
+from _tables_consensus import table_consensus, value_consensus
 from _tables_defaults import table_factor_counts, table_factors, table_train_defaults, value_penalty_cost
 from _tables_factors import (
     table_factor_start,
@@ -111,6 +112,8 @@ BLOCKS: dict[str, Callable] = {
     "factor_start_planted": table_factor_start_planted,
     "factor_start_summary": value_factor_start,
     "factor_start_subtyping": value_factor_start_subtyping,
+    "consensus": table_consensus,
+    "consensus_summary": value_consensus,
 }
 
 
