@@ -75,6 +75,8 @@ def test_consensus_scores_refuses_bad_input():
         consensus_scores([z, np.zeros((9, 2))])
     with pytest.raises(ValueError, match="`n_components` must be a positive integer"):
         consensus_scores([z, z], n_components=0)
+    with pytest.raises(ValueError, match=r"must be at most 4 \(the samples .* 10, and the runs. factors"):
+        consensus_scores([z, z], n_components=5)
 
 
 @pytest.mark.slow

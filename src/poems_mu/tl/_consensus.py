@@ -51,7 +51,12 @@ def consensus_scores(
     x = np.concatenate(blocks, axis=1)
     if n_components is None:
         n_components = int(np.ceil(np.median([z.shape[1] for z in latents])))
-    n_components = min(check_positive_int(n_components, "n_components"), len(rows), x.shape[1])
+    n_components = check_positive_int(n_components, "n_components")
+    if n_components > min(len(rows), x.shape[1]):
+        raise ValueError(
+            f"`n_components` must be at most {min(len(rows), x.shape[1])} (the samples the consensus is fitted on, "
+            f"{len(rows)}, and the runs' factors together, {x.shape[1]}), got {n_components}."
+        )
     _, s, vt = np.linalg.svd(x[rows], full_matrices=False)
     axes = vt[:n_components]
     axes = axes * np.sign(axes[np.arange(n_components), np.abs(axes).argmax(1)])[:, None]
