@@ -101,6 +101,39 @@ def test_fit_writes_results_and_model(fitted):
     assert "contribution" in stdout and "zeros" in stdout and "slab" in stdout  # sparsity reported honestly
 
 
+def test_fit_with_several_runs_writes_their_consensus_and_keeps_the_first_run(fitted, tmp_path):
+    src, first, _ = fitted
+    out = tmp_path / "runs.h5mu"
+    argv = [str(src), "-o", str(out), "--n-latent", "3", "--max-epochs", "3", "--label-key", "group", "--quiet"]
+    argv += ["--layers", "a=raw", "--accelerator", "cpu", "--devices", "1", "--runs", "3"]
+    import io
+    from contextlib import redirect_stdout
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert main(["fit", *argv]) == 0
+    result, single = md.read_h5mu(out), md.read_h5mu(first)
+    # the first run is the one of a single fit with the same seed: its results and saved model are unchanged
+    np.testing.assert_allclose(result.obsm["X_poems"], single.obsm["X_poems"], atol=1e-6)
+    model = pm.POEMS.load(str(out.with_name("runs_model")), result)
+    np.testing.assert_allclose(model.get_latent_representation(), result.obsm["X_poems"], atol=1e-5)
+    summary = result.uns["poems"]["consensus"]["X_poems_consensus"]
+    assert int(summary["n_models"]) == 3
+    assert result.obsm["X_poems_consensus"].shape == (40, int(summary["n_components"]))
+    stored = result.uns["poems"]["subtyping"]
+    assert set(stored) == {"X_poems", "X_poems_consensus"}
+    stdout = buf.getvalue()
+    assert "Run 3 of 3 (seed 2)" in stdout and "subtyping of X_poems_consensus" in stdout
+
+
+def test_fit_refuses_several_runs_on_several_devices(fitted, tmp_path, capsys):
+    src, _, _ = fitted
+    out = tmp_path / "x.h5mu"
+    assert main(["fit", str(src), "-o", str(out), "--runs", "2", "--devices", "2", "--quiet"]) == 2
+    assert "--runs trains its runs one after another on one device" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_fit_refuses_to_overwrite(fitted, capsys):
     src, out, _ = fitted
     before = out.stat().st_mtime_ns

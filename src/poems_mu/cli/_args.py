@@ -186,6 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_args(fit)
     fit.add_argument(
+        "--runs",
+        type=_positive_int,
+        default=1,
+        metavar="R",
+        help="train R models with seeds SEED, SEED+1, ...; the first is saved and gives the results, and with R >= 2 "
+        "obsm['X_poems_consensus'] holds the consensus of the R runs for clustering (pm.tl.consensus_embedding; "
+        "12 runs agree on the bundled cohorts' clusters) (default: 1)",
+    )
+    fit.add_argument(
         "--label-key", default=None, help="obs column with known groups: print subtyping metrics of the embedding"
     )
     _add_training_args(fit, "maximum number of epochs (default: the model's; early stopping may end sooner)")

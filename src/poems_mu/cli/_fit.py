@@ -8,6 +8,8 @@ from ._args import CLIError, model_kwargs, setup_kwargs
 from ._run import check_writable, evaluate, is_global_zero, model_dir, say, train, write_h5mu
 from ._summary import summary
 
+CONSENSUS = "X_poems_consensus"
+
 
 def run_fit(args) -> int:
     """Run ``poems-mu fit``; returns the exit status."""
@@ -25,6 +27,8 @@ def run_fit(args) -> int:
     if output.resolve() == Path(args.input).resolve():
         raise CLIError("the output must be a different file from the input")
     setup, model_args = setup_kwargs(args), model_kwargs(args)  # malformed options fail before reading the file
+    if args.runs > 1 and (isinstance(args.devices, list) or (isinstance(args.devices, int) and args.devices > 1)):
+        raise CLIError("--runs trains its runs one after another on one device: pass --devices 1 (or leave --runs 1)")
     try:
         mdata = mudata.read_h5mu(args.input)
     except (OSError, ValueError, KeyError) as err:
@@ -41,8 +45,21 @@ def run_fit(args) -> int:
     seconds = train(model, args)
     if not is_global_zero(model):  # DDP: the other ranks re-run this command; only rank 0 writes
         return 0
+    runs = [model]
+    for seed in range(args.seed + 1, args.seed + args.runs):
+        say(f"Run {len(runs) + 1} of {args.runs} (seed {seed})")
+        scvi.settings.seed = seed
+        runs.append(POEMS(mdata, **model_args))
+        seconds += train(runs[-1], args)
     model.store_results(overwrite=True)
-    metrics = evaluate(mdata, args.label_key) if args.label_key else None
+    mdata.obsm.pop(CONSENSUS, None)  # an earlier fit's consensus: the output holds this command's results only
+    keys = ["X_poems"]
+    if args.runs > 1:
+        from poems_mu import tl
+
+        tl.consensus_embedding(runs, mdata, key_added=CONSENSUS)
+        keys.append(CONSENSUS)
+    metrics = evaluate(mdata, args.label_key, keys) if args.label_key else None
     output.parent.mkdir(parents=True, exist_ok=True)
     write_h5mu(mdata, output)
     model.save(str(folder), overwrite=args.overwrite)

@@ -82,8 +82,9 @@ def say(text: str) -> None:
         print(text, flush=True)
 
 
-def evaluate(mdata, label_key: str):
-    """Subtyping metrics of ``obsm["X_poems"]`` against the labels ``obs[label_key]``, also stored on the MuData.
+def evaluate(mdata, label_key: str, keys=("X_poems",)) -> dict:
+    """Subtyping metrics of each embedding ``obsm[key]`` against the labels ``obs[label_key]``, also stored on the
+    MuData (``uns["poems"]["subtyping"][key]``); ``{key: summary table}``.
 
     The output file holds this run's results, so an earlier summary under ``uns["poems"]["subtyping"]`` is replaced.
     """
@@ -91,5 +92,8 @@ def evaluate(mdata, label_key: str):
 
     if label_key not in mdata.obs:
         raise CLIError(f"--label-key {label_key!r} is not a column of the MuData's obs: {list(mdata.obs.columns)}")
-    df = tl.evaluate_subtyping(mdata, label_key, use_rep="X_poems", store=True, overwrite=True)
-    return tl.summarize_subtyping(df)
+    out = {}
+    for key in keys:
+        df = tl.evaluate_subtyping(mdata, label_key, use_rep=key, store=True, overwrite=True)
+        out[key] = tl.summarize_subtyping(df)
+    return out
