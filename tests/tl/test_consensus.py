@@ -114,3 +114,6 @@ def test_consensus_embedding_of_trained_models(tmp_path):
     assert int(back.uns["poems"]["consensus"]["X_poems_consensus"]["n_components"]) == 2
     with pytest.raises(ValueError, match="two or more trained POEMS models"):
         pm.tl.consensus_embedding(models[:1])
+    fresh = pm.POEMS(mdata, n_latent=6)
+    with pytest.raises(ValueError, match=r"model\(s\) \[1\] are not trained yet"):
+        pm.tl.consensus_embedding([models[0], fresh], other, key_added="other_key")

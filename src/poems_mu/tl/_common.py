@@ -39,6 +39,9 @@ def check_comparable(models: Sequence, caller: str) -> list:
     models = list(models)
     if len(models) < 2 or not all(is_model(m) for m in models):
         raise ValueError(f"{caller} needs a sequence of two or more trained POEMS models.")
+    untrained = [i for i, m in enumerate(models) if not m.is_trained]
+    if untrained:
+        raise ValueError(f"{caller} needs trained models: model(s) {untrained} are not trained yet (call .train()).")
     ref = models[0]
     for i, m in enumerate(models[1:], start=1):
         if list(m.modalities) != list(ref.modalities):
