@@ -9,6 +9,7 @@ COVARIATES_KEY = "covariates"  # the encoded covariates (samples × C); also the
 
 # -- results on the MuData ----------------------------------------------------------------------------------------
 LATENT_KEY = "X_poems"
+CONSENSUS_LATENT_KEY = "X_poems_consensus"  # obsm: the consensus of several runs (tl.consensus_embedding)
 GATES_KEY = "poems_gates"
 CONTRIBUTIONS_KEY = "poems_contributions"
 GATE_OBS_PREFIX = "poems_gate_"

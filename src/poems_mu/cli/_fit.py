@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._args import CLIError, model_kwargs, setup_kwargs
-from ._run import check_writable, evaluate, is_global_zero, model_dir, say, train, write_h5mu
-from ._summary import summary
+from poems_mu._constants import CONSENSUS_LATENT_KEY, LATENT_KEY
 
-CONSENSUS = "X_poems_consensus"
+from ._args import CLIError, model_kwargs, setup_kwargs
+from ._run import check_writable, evaluate, is_global_zero, model_dir, say, several_devices, train, write_h5mu
+from ._summary import summary
 
 
 def run_fit(args) -> int:
@@ -27,7 +27,7 @@ def run_fit(args) -> int:
     if output.resolve() == Path(args.input).resolve():
         raise CLIError("the output must be a different file from the input")
     setup, model_args = setup_kwargs(args), model_kwargs(args)  # malformed options fail before reading the file
-    if args.runs > 1 and (isinstance(args.devices, list) or (isinstance(args.devices, int) and args.devices > 1)):
+    if args.runs > 1 and several_devices(args):
         raise CLIError("--runs trains its runs one after another on one device: pass --devices 1 (or leave --runs 1)")
     try:
         mdata = mudata.read_h5mu(args.input)
@@ -52,13 +52,13 @@ def run_fit(args) -> int:
         runs.append(POEMS(mdata, **model_args))
         seconds += train(runs[-1], args)
     model.store_results(overwrite=True)
-    mdata.obsm.pop(CONSENSUS, None)  # an earlier fit's consensus: the output holds this command's results only
-    keys = ["X_poems"]
+    mdata.obsm.pop(CONSENSUS_LATENT_KEY, None)  # an earlier fit's: the output holds this command's results only
+    keys = [LATENT_KEY]
     if args.runs > 1:
         from poems_mu import tl
 
-        tl.consensus_embedding(runs, mdata, key_added=CONSENSUS)
-        keys.append(CONSENSUS)
+        tl.consensus_embedding(runs, mdata)
+        keys.append(CONSENSUS_LATENT_KEY)
     metrics = evaluate(mdata, args.label_key, keys) if args.label_key else None
     output.parent.mkdir(parents=True, exist_ok=True)
     write_h5mu(mdata, output)

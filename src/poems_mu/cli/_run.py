@@ -10,6 +10,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from poems_mu._constants import LATENT_KEY
+
 from ._args import CLIError
 
 
@@ -59,11 +61,16 @@ def write_h5mu(mdata, path: Path) -> None:
             tmp.unlink()
 
 
+def several_devices(args) -> bool:
+    """Whether ``--devices`` asks for more than one device (a list of ids, or a count above 1): training uses DDP."""
+    return isinstance(args.devices, list) or (isinstance(args.devices, int) and args.devices > 1)
+
+
 def train(model, args) -> float:
     kwargs = {"accelerator": args.accelerator, "devices": args.devices, "enable_progress_bar": not args.quiet}
     if args.max_epochs is not None:
         kwargs["max_epochs"] = args.max_epochs
-    if isinstance(args.devices, list) or (isinstance(args.devices, int) and args.devices > 1):
+    if several_devices(args):
         kwargs["strategy"] = "ddp"
     start = time.perf_counter()
     model.train(**kwargs)
@@ -82,7 +89,7 @@ def say(text: str) -> None:
         print(text, flush=True)
 
 
-def evaluate(mdata, label_key: str, keys=("X_poems",)) -> dict:
+def evaluate(mdata, label_key: str, keys=(LATENT_KEY,)) -> dict:
     """Subtyping metrics of each embedding ``obsm[key]`` against the labels ``obs[label_key]``, also stored on the
     MuData (``uns["poems"]["subtyping"][key]``); ``{key: summary table}``.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from poems_mu._constants import LATENT_KEY
 from poems_mu.tl import summary as model_summary
 
 
@@ -17,7 +18,7 @@ def summary(mdata, model, seconds: float, metrics=None, files: Sequence[Path] = 
     epochs = next(i for i, line in enumerate(lines) if line.startswith("epochs"))
     lines.insert(epochs + 1, f"train time   {seconds:.1f} s")
     for key, table in (metrics or {}).items():
-        label = "subtyping" if key == "X_poems" else f"subtyping of {key}"
+        label = "subtyping" if key == LATENT_KEY else f"subtyping of {key}"
         lines.append(f"{label}    " + "  ".join(f"{r.metric} {r.mean:.3f}±{r.sd:.3f}" for r in table.itertuples()))
     if files:
         lines.append("written")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from mudata import MuData
 
-from poems_mu._constants import CONSENSUS_KEY
+from poems_mu._constants import CONSENSUS_KEY, CONSENSUS_LATENT_KEY
 
 from ._common import check_comparable, check_positive_int, check_store, store_uns
 
@@ -68,7 +68,7 @@ def consensus_embedding(
     models: Sequence,
     mdata: MuData | None = None,
     n_components: int | None = None,
-    key_added: str = "X_poems_consensus",
+    key_added: str = CONSENSUS_LATENT_KEY,
     batch_size: int | None = None,
     overwrite: bool = False,
 ) -> None:
