@@ -120,7 +120,8 @@ class TrainingMixin(UnsupervisedTrainingMixin):
         lr
             Learning rate (AdamW).
         batch_size
-            Minibatch size; a last minibatch of one sample is fine (no BatchNorm).
+            Minibatch size; a last minibatch of one sample is fine (no BatchNorm). It moves the number of factors
+            kept: larger minibatches prune more (the model page, "How many factors: K is a cap").
         train_size
             Share of samples used for training; the rest is the validation set (20 % by default, as in the
             paper's protocol) for early stopping, the best state and the choice among restarts.

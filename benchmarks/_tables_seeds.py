@@ -1,11 +1,13 @@
-"""The generated blocks of the consensus benchmark (``benchmarks/tables.py``): its table and the sentence that the
-README and the model page quote (``consensus.json``)."""
+"""The generated blocks of the benchmarks about what moves with the training seed (``benchmarks/tables.py``): what in
+a seed and in training moves a run (``seed_sources.json``), and the consensus of several runs (``consensus.json``:
+its table and the sentence that the README and the model page quote)."""
 
 from __future__ import annotations
 
 from _tables_common import load, rel
 
 CONSENSUS = "consensus.json"
+SOURCES = "seed_sources.json"
 COLUMNS = (
     ("kmeans_nmi", "all", "NMI, all"),
     ("kmeans_nmi", "test", "NMI, test"),
@@ -65,4 +67,48 @@ def value_consensus() -> str:
         f"disjoint runs agree on their k-means partition with ARI {best['ari_between']:.2f} against "
         f"{single['ari_between']:.2f} between single runs ({groups} groups each, training seeds {_seeds(data)}, "
         f"{rel(CONSENSUS)})"
+    )
+
+
+def table_seed_sources() -> list[str]:
+    """Per data set and variant: agreement between seeds, factors kept, held-out criterion, cost and NMI."""
+    data = load(SOURCES)
+    n = data["settings"]["seeds"]
+    lines = [
+        f"From {rel(SOURCES)} (`benchmarks/accuracy/seed_sources.py`): the paper's split, POEMS trained on the fit "
+        f"part with early stopping on the fixed validation part, training seeds 0–{n - 1} per variant, every sample "
+        "embedded. *default*: the seed draws the networks' initial weights and the training noise (minibatch order, "
+        "dropout masks, reparameterisation noise); *fixed init*: built under seed 0, trained under the seed; *fixed "
+        "training noise*: built under the seed, trained under seed 0; the other rows change one training setting. "
+        "*CKA* and *agreement* (ARI of the k-means partitions of all samples): mean over pairs of seeds, no label; "
+        "*held-out*: best per-sample criterion on the same validation samples throughout (lower is better); *train "
+        "s*: one thread, both cores busy. NMI (k-means, all samples) against the labels, mean ± SD over seeds, is "
+        "reported; nothing is chosen with it.",
+        "",
+        "| data | variant | CKA | agreement | factors kept | held-out | epochs | train s | NMI, all |",
+        "|---" * 9 + "|",
+    ]
+    for dataset, variants in data["results"].items():
+        for name, r in variants.items():
+            lines.append(
+                f"| {dataset} | {name} | {r['cka']:.3f} | {r['ari']:.2f} | {r['kept']['mean']:.1f} ± "
+                f"{r['kept']['sd']:.1f} | {r['criterion']['mean']:.1f} ± {r['criterion']['sd']:.1f} | "
+                f"{r['epochs']['mean']:.0f} | {r['train_s']['mean']:.1f} | {r['nmi_all']['mean']:.3f} ± "
+                f"{r['nmi_all']['sd']:.3f} |"
+            )
+    return lines
+
+
+def value_batch_count() -> str:
+    """One sentence: the factors kept and the held-out criterion at three minibatch sizes, on both cohorts."""
+    data = load(SOURCES)
+    rows = {"64": "batch 64", "128 (the default)": "default", "256": "full batch"}
+    parts = []
+    for dataset, variants in data["results"].items():
+        kept = " / ".join(f"{variants[v]['kept']['mean']:.1f}" for v in rows.values())
+        held = " / ".join(f"{variants[v]['criterion']['mean']:.1f}" for v in rows.values())
+        parts.append(f"{dataset} {kept} factors (held-out {held})")
+    return (
+        f"with minibatches of {' / '.join(rows)} samples the model keeps {'; '.join(parts)} (the paper's train "
+        f"split, training seeds 0–{data['settings']['seeds'] - 1}, {rel(SOURCES)})"
     )
