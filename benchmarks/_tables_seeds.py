@@ -109,6 +109,7 @@ def value_batch_count() -> str:
         held = " / ".join(f"{variants[v]['criterion']['mean']:.1f}" for v in rows.values())
         parts.append(f"{dataset} {kept} factors (held-out {held})")
     return (
-        f"with minibatches of {' / '.join(rows)} samples the model keeps {'; '.join(parts)} (the paper's train "
-        f"split, training seeds 0–{data['settings']['seeds'] - 1}, {rel(SOURCES)})"
+        f"with minibatches of {' / '.join(rows)} samples the model keeps {'; '.join(parts)} (trained on the fit part "
+        f"of the paper's split, fewer samples than the factor counts above, training seeds "
+        f"0–{data['settings']['seeds'] - 1}, {rel(SOURCES)})"
     )
