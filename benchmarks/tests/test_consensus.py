@@ -32,6 +32,9 @@ def test_clear_groups_give_agreeing_consensuses_and_the_time_of_their_runs(cs):
     assert row["ari_between"] == pytest.approx(1.0)
     assert row["cka_between"] > 0.95 and row["seconds"] == pytest.approx(6.0) and row["width"] == 3
     assert row["kmeans_nmi_all"]["mean"] == pytest.approx(1.0)
+    per_seed = row["kmeans_nmi_all"]["per_evaluation_seed"]
+    assert len(per_seed) == 2 and all(len(v) > 1 for v in per_seed)
+    assert row["kmeans_nmi_all"]["sd_within"] == pytest.approx(0.0, abs=1e-12)
     single = cs.score_size(runs, 1, 2, labels, split)
     assert single["seconds"] == pytest.approx(2.0)
 
