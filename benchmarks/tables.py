@@ -45,7 +45,13 @@ from _tables_factors import (
 )
 from _tables_figures import table_figures
 from _tables_imputation import table_imputation, value_coverage, value_dropout_effect, value_impute_r
-from _tables_seeds import table_consensus, table_seed_sources, value_batch_count, value_consensus
+from _tables_seeds import (
+    table_consensus,
+    table_seed_sources,
+    value_batch_count,
+    value_consensus,
+    value_consensus_kmeans,
+)
 from _tables_sets import table_feature_sets, table_feature_sets_breast
 from _tables_speed import table_speed, value_epoch_saving, value_shape_time, value_speed_summary, value_train_time
 from _tables_subtyping import (
@@ -114,6 +120,7 @@ BLOCKS: dict[str, Callable] = {
     "factor_start_subtyping": value_factor_start_subtyping,
     "consensus": table_consensus,
     "consensus_summary": value_consensus,
+    "consensus_kmeans": value_consensus_kmeans,
     "seed_sources": table_seed_sources,
     "batch_count": value_batch_count,
 }
