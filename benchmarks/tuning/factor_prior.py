@@ -51,6 +51,11 @@ def run(config, data: str, seed: int, train_kwargs: dict) -> dict:
     model, wall = common.train_poems(mdata, seed, model_kwargs, train_kwargs=train_kwargs)
     summary = model.training_summary_
     rec.update(kept=model.module.n_factors, elbo=summary["runs"][summary["chosen_restart"]]["validation_criterion"])
+    sparsity = model.sparsity_summary()  # means over the modalities
+    rec.update(
+        links_per_feature=float(sparsity["links_per_feature"].mean()),
+        density_kept=float(sparsity["density_kept"].mean()),
+    )
     if data.startswith("planted"):
         loadings = {m: model.get_loadings(m).to_numpy() for m in model.modalities}
         rec["grouped_auroc"] = grouped_auroc(z, model.get_latent_representation(), loadings, supports, ("a", "b"))[0]
