@@ -34,7 +34,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the helpers and the blocks
 
 from _tables_common import ROOT
-from _tables_defaults import table_factor_counts, table_factors, table_train_defaults, value_penalty_cost
+from _tables_defaults import (
+    table_factor_counts,
+    table_factors,
+    table_spike_rate,
+    table_train_defaults,
+    value_penalty_cost,
+    value_spike_rate,
+)
 from _tables_factors import (
     table_factor_start,
     table_factor_start_planted,
@@ -123,6 +130,8 @@ BLOCKS: dict[str, Callable] = {
     "consensus_kmeans": value_consensus_kmeans,
     "seed_sources": table_seed_sources,
     "batch_count": value_batch_count,
+    "spike_rate": table_spike_rate,
+    "spike_rate_summary": value_spike_rate,
 }
 
 
