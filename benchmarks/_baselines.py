@@ -335,14 +335,16 @@ def train_on_split(mdata, split: dict, seed: int, model_kwargs=None, train_kwarg
     return model, train_data, val_rows, time.perf_counter() - start
 
 
-def fit_poems(mdata, split: dict, seed: int, model_kwargs=None, train_kwargs=None) -> tuple[np.ndarray, dict]:
-    """:func:`train_on_split`, then every sample embedded by transferring the setup to the full MuData (the test
-    samples touch nothing, not even the per-feature standardisation). ``wall_s``: set-up + training + embedding;
-    ``train_s``: ``model.train`` alone."""
+def fit_poems(
+    mdata, split: dict, seed: int, model_kwargs=None, train_kwargs=None, prepare=None
+) -> tuple[np.ndarray, dict]:
+    """:func:`train_on_split` (``prepare(model)`` runs before training), then every sample embedded by transferring
+    the setup to the full MuData (the test samples touch nothing, not even the per-feature standardisation).
+    ``wall_s``: set-up + training + embedding; ``train_s``: ``model.train`` alone."""
     import poems_mu as pm
 
     start = time.perf_counter()
-    model, _, _, train_s = train_on_split(mdata, split, seed, model_kwargs, train_kwargs)
+    model, _, _, train_s = train_on_split(mdata, split, seed, model_kwargs, train_kwargs, prepare)
     full = mdata.copy()
     pm.POEMS.setup_mudata(full)
     z = model.get_latent_representation(full)

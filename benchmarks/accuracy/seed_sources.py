@@ -33,7 +33,6 @@ Nothing is chosen here: the variants are measured side by side, in one run.
 from __future__ import annotations
 
 import sys
-import time
 from itertools import combinations
 from pathlib import Path
 
@@ -58,11 +57,10 @@ VARIANTS = {
 
 
 def fit(job) -> dict:
-    """One run: the embedding of every sample, the held-out criterion, the factors kept, epochs and seconds."""
+    """One run (``_baselines.fit_poems``): the embedding of every sample, the held-out criterion, the factors kept,
+    epochs and seconds of training."""
     import scvi
-    from _baselines import load_dataset, paper_split, train_on_split
-
-    import poems_mu as pm
+    from _baselines import fit_poems, load_dataset, paper_split
 
     dataset, variant, seed, quick = job
     common.quiet()
@@ -77,21 +75,15 @@ def fit(job) -> dict:
         elif build_seed is not None:
             scvi.settings.seed = seed
 
-    model, _, _, train_s = train_on_split(
+    z, info = fit_poems(
         mdata, split, seed if build_seed is None else build_seed, model_kwargs, train_kwargs, prepare=reseed
     )
-    start = time.perf_counter()
-    full = mdata.copy()
-    pm.POEMS.setup_mudata(full)
-    z = model.get_latent_representation(full)
-    hist = model.history
     record = {
         "seed": seed,
-        "criterion": float(hist["elbo_per_sample_validation"].min().iloc[0]),
-        "kept": int(model.module.n_factors),
-        "epochs": len(hist["elbo_train"]),
-        "train_s": train_s,
-        "embed_s": time.perf_counter() - start,
+        "criterion": info["best_elbo_per_sample_validation"],
+        "kept": info["n_factors"],
+        "epochs": info["epochs"],
+        "train_s": info["train_s"],
     }
     print(f"{dataset} {variant} seed {seed}: {record}", flush=True)
     return {**record, "z": z}
