@@ -41,8 +41,7 @@ def summarise(df: pd.DataFrame) -> list[dict]:
     base = df[df["lambda0"] == BASE].set_index(["data", "seed"])["elbo"]
     rows = []
     for (data, lam), g in df.groupby(["data", "lambda0"], sort=False):
-        diff = g.set_index(["data", "seed"])["elbo"] - base
-        diff = diff.dropna()
+        diff = (g.set_index(["data", "seed"])["elbo"] - base).dropna()
         row = {
             "data": data,
             "lambda0": float(lam),
