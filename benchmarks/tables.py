@@ -39,8 +39,10 @@ from _tables_defaults import (
     table_factors,
     table_spike_rate,
     table_train_defaults,
+    table_train_schedule,
     value_penalty_cost,
     value_spike_rate,
+    value_train_schedule,
 )
 from _tables_factors import (
     table_factor_start,
@@ -132,6 +134,8 @@ BLOCKS: dict[str, Callable] = {
     "batch_count": value_batch_count,
     "spike_rate": table_spike_rate,
     "spike_rate_summary": value_spike_rate,
+    "train_schedule": table_train_schedule,
+    "train_schedule_summary": value_train_schedule,
 }
 
 
