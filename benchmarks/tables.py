@@ -60,6 +60,7 @@ from _tables_seeds import (
     value_batch_count,
     value_consensus,
     value_consensus_kmeans,
+    value_schedule_seeds,
 )
 from _tables_sets import table_feature_sets, table_feature_sets_breast
 from _tables_speed import table_speed, value_epoch_saving, value_shape_time, value_speed_summary, value_train_time
@@ -132,6 +133,7 @@ BLOCKS: dict[str, Callable] = {
     "consensus_kmeans": value_consensus_kmeans,
     "seed_sources": table_seed_sources,
     "batch_count": value_batch_count,
+    "schedule_seeds": value_schedule_seeds,
     "spike_rate": table_spike_rate,
     "spike_rate_summary": value_spike_rate,
     "train_schedule": table_train_schedule,

@@ -66,3 +66,12 @@ def test_runs_that_agree_up_to_a_rotation_score_full_agreement(ss):
     runs[2]["z"] = rng.normal(size=base.shape)  # one run that shares nothing with the others
     worse = ss.score(runs, labels, split)
     assert worse["cka"] < 0.8 and worse["ari"] < 0.8
+
+
+def test_the_chosen_schedule_variant_is_the_schedule_train_schedule_picked(ss):
+    """The variant runs what ``tuning/train_schedule.py``'s results file says its rule chose."""
+    import json
+    from pathlib import Path
+
+    results = json.loads((Path(ss.__file__).resolve().parents[1] / "results" / "train_schedule.json").read_text())
+    assert ss.VARIANTS["chosen schedule"][1] == results["settings"]["schedules"][results["chosen"]]
