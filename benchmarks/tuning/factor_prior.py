@@ -35,6 +35,8 @@ import pandas as pd
 GRID = [(15.0, 0.0), (15.0, 1.5), (15.0, 3.0), (10.0, 0.0), (10.0, 1.5), (10.0, 3.0), (10.0, 4.0)]
 PLANTED = (4, 8)
 DATASETS = ("breast_tcga", "rosmap")
+#: every data set a configuration is fitted on, planted first
+ALL_DATA = (*(f"planted {k}" for k in PLANTED), *DATASETS)
 
 
 def run(config, data: str, seed: int, train_kwargs: dict) -> dict:
@@ -92,12 +94,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     prov = common.provenance(__file__, argv)
     grid, train_kwargs = (GRID[-1:], {"max_epochs": 20, "n_epochs_kl_warmup": 5}) if args.quick else (GRID, {})
-    jobs = [
-        (config, data, seed, train_kwargs)
-        for config in grid
-        for data in [*(f"planted {k}" for k in PLANTED), *DATASETS]
-        for seed in args.seeds
-    ]
+    jobs = [(config, data, seed, train_kwargs) for config in grid for data in ALL_DATA for seed in args.seeds]
     recs = common.map_jobs(_job, jobs, args.workers)
     df = pd.DataFrame(recs)
     chosen = choose(df)

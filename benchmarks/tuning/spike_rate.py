@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tuning/: factor_prio
 import _common as common
 import numpy as np
 import pandas as pd
-from factor_prior import DATASETS, PLANTED, _job
+from factor_prior import ALL_DATA, _job
 
 SPIKE_RATES = (15.0, 20.0, 30.0, 40.0)
 LAMBDA_FACTOR = 3.0
@@ -91,10 +91,7 @@ def main(argv=None) -> None:
         (SPIKE_RATES[:2], {"max_epochs": 20, "n_epochs_kl_warmup": 5}) if args.quick else (SPIKE_RATES, {})
     )
     jobs = [
-        ((lam, LAMBDA_FACTOR), data, seed, train_kwargs)
-        for lam in rates
-        for data in [*(f"planted {k}" for k in PLANTED), *DATASETS]
-        for seed in args.seeds
+        ((lam, LAMBDA_FACTOR), data, seed, train_kwargs) for lam in rates for data in ALL_DATA for seed in args.seeds
     ]
     df = pd.DataFrame(common.map_jobs(_job, jobs, args.workers))
     rows = summarise(df)

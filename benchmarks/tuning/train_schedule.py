@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tuning/: factor_prio
 import _common as common
 import numpy as np
 import pandas as pd
-from factor_prior import DATASETS, PLANTED
+from factor_prior import ALL_DATA, DATASETS, PLANTED
 from factor_prior import run as run_planted
 
 #: the package's factor prior, with which every schedule is run
@@ -231,12 +231,7 @@ def main(argv=None) -> None:
     prov = common.provenance(__file__, argv)
     quick = {"max_epochs": 20, "n_epochs_kl_warmup": 5, "early_stopping_patience": 5}
     names, train_kwargs = (list(SCHEDULES)[:2], quick) if args.quick else (list(SCHEDULES), {})
-    jobs = [
-        (name, data, seed, train_kwargs)
-        for name in names
-        for data in [*(f"planted {k}" for k in PLANTED), *DATASETS]
-        for seed in args.seeds
-    ]
+    jobs = [(name, data, seed, train_kwargs) for name in names for data in ALL_DATA for seed in args.seeds]
     df = pd.DataFrame(common.map_jobs(_job, jobs, args.workers))
     summary = summarise(df)
     chosen = choose(summary)
