@@ -80,7 +80,7 @@ def table_seed_sources() -> list[str]:
         "embedded. *default*: the seed draws the networks' initial weights and the training noise (minibatch order, "
         "dropout masks, reparameterisation noise); *fixed init*: built under seed 0, trained under the seed; *fixed "
         "training noise*: built under the seed, trained under seed 0; *chosen schedule*: the schedule "
-        "`train_schedule.py` picks (lr 0.0025, warm-up 100 epochs, patience 50); the other rows change one training "
+        "`train_schedule.py` picks (lr 0.0025, warm-up 100 epochs); the other rows change one training "
         "setting. "
         "*CKA* and *agreement* (ARI of the k-means partitions of all samples): mean over pairs of seeds, no label; "
         "*held-out*: best per-sample criterion on the same validation samples throughout (lower is better); *train "
