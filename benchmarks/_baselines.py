@@ -355,8 +355,10 @@ def fit_poems(
         "epochs": len(hist["elbo_train"]),
         "n_factors": int(model.module.n_factors),
     }
-    if "elbo_per_sample_validation" in hist:
-        info["best_elbo_per_sample_validation"] = float(hist["elbo_per_sample_validation"].min().iloc[0])
+    summary = model.training_summary_
+    criterion = summary["runs"][summary["chosen_restart"]]["validation_criterion"]
+    if criterion is not None:  # the restored state's: the history's minimum may fall in the warm-up (smaller KL weight)
+        info["best_elbo_per_sample_validation"] = float(criterion)
     if model.module.decoder_type == "sparse":
         sparsity = model.sparsity_summary()
         info["W_density"] = float(sparsity["density"].mean())
