@@ -30,6 +30,11 @@ partition agreement rising from 0.51 for single runs to 0.92 for consensuses of 
 run: the smallest R in ``--sizes`` at which POEMS's consensuses agree on every data set with a mean ARI ≥ 0.9.
 Labels choose nothing. The first run measured R up to 8 and no R met the rule (breast_tcga 0.895 at R = 8, rosmap
 0.961); R = 12 and 16 were added then, the rule unchanged.
+
+A method's rows depend on its own runs only, so a change to POEMS needs POEMS refitted alone:
+``--methods POEMS --keep benchmarks/results/consensus.json`` takes the other methods' rows (MOFA-FLEX's are most of
+the time) from that earlier file, which must have used the same data sets, sizes and groups; the new file records
+which rows were kept and the earlier file's provenance.
 """
 
 from __future__ import annotations
@@ -156,6 +161,32 @@ def chosen_size(results: dict) -> int | None:
     return None
 
 
+def keep_rows(path: Path, results: dict, factors: dict, sizes, groups: int) -> dict:
+    """Add to ``results`` and ``factors`` (in place) the rows of the methods fitted in ``path`` and not here.
+
+    Raises when the earlier run's data sets, sizes or groups differ from this one's (its rows would not compare).
+    Returns what was kept and where it came from."""
+    import json
+
+    earlier = json.loads(Path(path).read_text())
+    settings = earlier["settings"]
+    if sorted(settings["sizes"]) != list(sizes) or settings["groups"] != groups or settings["quick"]:
+        raise ValueError(
+            f"--keep {path}: its sizes {settings['sizes']} / groups {settings['groups']} / quick {settings['quick']} "
+            f"differ from this run's {list(sizes)} / {groups} / False; run every method instead."
+        )
+    kept = {}
+    for dataset, rows in results.items():
+        if dataset not in earlier["results"]:
+            raise ValueError(f"--keep {path} has no rows for {dataset!r}; run every method instead.")
+        methods = [m for m in earlier["results"][dataset] if m not in rows]
+        for method in methods:
+            rows[method] = earlier["results"][dataset][method]
+            factors[f"{dataset} {method}"] = earlier["factors"][f"{dataset} {method}"]
+        kept[dataset] = methods
+    return {"methods": kept, "from": str(path), "provenance": earlier["provenance"]}
+
+
 def main(argv=None) -> None:
     p = common.parser(__doc__, seeds=None)
     p.add_argument("--datasets", nargs="+", default=list(DATASETS))
@@ -163,6 +194,7 @@ def main(argv=None) -> None:
     p.add_argument("--sizes", nargs="+", type=int, default=list(SIZES), help="runs per consensus")
     p.add_argument("--groups", type=int, default=GROUPS, help="consensuses per size")
     p.add_argument("--workers", type=int, default=1, help="processes (each fit on one thread)")
+    p.add_argument("--keep", type=Path, help="an earlier consensus.json whose rows of the methods not fitted are kept")
     args = p.parse_args(argv)
     prov = common.provenance(__file__, argv)
     datasets, methods, sizes, groups = args.datasets, args.methods, sorted(args.sizes), args.groups
@@ -181,6 +213,7 @@ def main(argv=None) -> None:
             runs = [f for (dd, mm, _, _), f in zip(jobs, fits, strict=True) if (dd, mm) == (d, m)]
             factors[f"{d} {m}"] = [r["factors"] for r in runs]
             results[d][m] = [score_size(runs, r, groups, labels, split) for r in sizes]
+    kept = keep_rows(args.keep, results, factors, sizes, groups) if args.keep else None
     choice = chosen_size(results)
     text = markdown(results, sizes, groups)
     text += f"\nThe rule (smallest R with POEMS's partition agreement ≥ {AGREEMENT} on every data set) picks " + (
@@ -199,6 +232,8 @@ def main(argv=None) -> None:
         "factors": factors,
         "chosen_runs": choice,
     }
+    if kept:
+        payload["kept"] = kept
     common.write_results(args.out / "consensus.json", payload, provenance=prov, markdown=text)
     print(text)
 

@@ -50,3 +50,25 @@ def test_the_rule_takes_the_smallest_size_that_agrees_on_every_data_set(cs):
     assert cs.chosen_size(results) == 5
     results["y"]["POEMS"] = rows([0.6, 0.8, 0.85])
     assert cs.chosen_size(results) is None
+
+
+def test_keep_takes_the_other_methods_rows_and_refuses_a_run_that_does_not_compare(cs, tmp_path):
+    import json
+
+    earlier = {
+        "provenance": {"commit": "abc"},
+        "settings": {"sizes": [1, 3], "groups": 2, "quick": False},
+        "results": {"x": {"POEMS": ["old"], "MOFA+": ["mofa rows"]}},
+        "factors": {"x POEMS": [9], "x MOFA+": [4, 5]},
+    }
+    path = tmp_path / "consensus.json"
+    path.write_text(json.dumps(earlier))
+    results, factors = {"x": {"POEMS": ["new"]}}, {"x POEMS": [7]}
+    kept = cs.keep_rows(path, results, factors, [1, 3], 2)
+    assert results == {"x": {"POEMS": ["new"], "MOFA+": ["mofa rows"]}}
+    assert factors == {"x POEMS": [7], "x MOFA+": [4, 5]}
+    assert kept["methods"] == {"x": ["MOFA+"]} and kept["provenance"] == {"commit": "abc"}
+    with pytest.raises(ValueError, match="sizes"):
+        cs.keep_rows(path, {"x": {"POEMS": []}}, {}, [1, 3, 5], 2)
+    with pytest.raises(ValueError, match="no rows for 'y'"):
+        cs.keep_rows(path, {"y": {"POEMS": []}}, {}, [1, 3], 2)
