@@ -25,7 +25,9 @@ are shifted in batch 1 by ``±2 ×`` the feature's SD without the batch (random 
   default early stop;
 * ``batch_key="batch"`` with the schedule ``tuning/train_schedule.py`` chose (``lr=2.5e-3``, a 100-epoch warm-up)
   and with the next rate of its grid at that warm-up (``lr=5e-3``): added after that benchmark, whose rule did not
-  look at batches, to measure what its schedule does to batch removal before it becomes the default;
+  look at batches, to measure what its schedule does to batch removal before it becomes the default; and that
+  schedule with early-stopping patience 50 (a schedule of its grid), added after a scratch run of every schedule of
+  the grid on these data found the batch removed there;
 * references, no training: PCA (10 components) of the z-scored concatenated data, and the true factors.
 
 **Scores**: on the latent of all 300 samples, 5-fold stratified CV (shuffled, ``random_state=0``) accuracy of a
@@ -61,6 +63,10 @@ ARMS = {
     ),
     'batch_key="batch", lr 0.0025, warm-up 100': ({"batch_key": "batch"}, {"lr": 2.5e-3, "n_epochs_kl_warmup": 100}),
     'batch_key="batch", lr 0.005, warm-up 100': ({"batch_key": "batch"}, {"lr": 5e-3, "n_epochs_kl_warmup": 100}),
+    'batch_key="batch", lr 0.0025, warm-up 100, patience 50': (
+        {"batch_key": "batch"},
+        {"lr": 2.5e-3, "n_epochs_kl_warmup": 100, "early_stopping_patience": 50},
+    ),
 }
 REFERENCES = ("PCA of the data (reference)", "true factors (reference)")
 QUICK = {"n": 60, "scale": 0.2, "train": {"max_epochs": 15, "n_epochs_kl_warmup": 5}}
