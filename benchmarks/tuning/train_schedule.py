@@ -28,6 +28,24 @@ The grid was extended twice, the rule unchanged. The first run stopped at a lear
 chose, so the grid went down to 0.00125 (and got 0.0025 at the default warm-up and patience). The second run chose
 0.0025 with a warm-up of 100 epochs and patience 50; a scratch run at the default patience (25) restored the same
 best states on most seeds in fewer epochs, so that schedule joined the grid.
+
+*Constraints, added after the rule's choice became the default on a branch and every result was regenerated under
+it* (the grid unchanged): that regeneration measured what the held-out fit does not see. A rate of 0.0025 left the
+planted batch of ``batch_planted.py`` in the latent on two of three seeds, and annotated factors of
+``feature_sets_planted.py --weak`` added 2 % of the members their sets lack (47 % at the default). Every schedule
+therefore also runs, per seed (data seed = training seed),
+
+- *batch*: ``batch_planted.py``'s data (a ±2 SD shift of 70 % of the features in one of two batches, 3 groups),
+  ``batch_key="batch"``, ``n_latent=10``: the 10-NN accuracy of the batch (chance 0.5) and of the groups on the
+  latent;
+- *sets*: ``feature_sets_planted.py --weak``'s data and sets (30 % of the listed members wrong, 20 % of the true
+  ones left out): the AUROC of the sets' factors' |W| against their true supports, and the share of left-out
+  members the model adds;
+
+and the rule keeps only schedules that (a) leave the batch out of the latent, a mean batch accuracy over the seeds
+of at most 0.65 (``batch_planted.py``'s goal), (b) recover the sets' supports at least as well as the default (mean
+AUROC), and (c) make the seeds' embeddings agree at least as much as the default on both cohorts (mean CKA; the
+issue that asked for the schedule asks for one answer per data set). The default meets (b) and (c) by definition.
 """
 
 from __future__ import annotations
@@ -40,6 +58,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common, _baselines
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tuning/: factor_prior's planted fits
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "accuracy"))  # the constraints' data and scores
 
 import _common as common
 import numpy as np
@@ -71,6 +90,9 @@ SCHEDULES = {
     },
 }
 TEST_SHARE, VALIDATION_SHARE = 0.2, 0.2
+#: the constraints' data (see the docstring), run for every schedule and seed besides ``ALL_DATA``
+CONSTRAINTS = ("batch", "sets")
+MAX_BATCH_KNN = 0.65
 
 
 def cohort_split(n_obs: int, seed: int) -> dict[str, np.ndarray]:
@@ -132,13 +154,49 @@ def run_cohort(schedule: str, data: str, seed: int, train_kwargs: dict) -> dict:
     }
 
 
+def run_batch(schedule: str, seed: int, train_kwargs: dict, quick: bool) -> dict:
+    """``batch_planted.py``'s data with ``batch_key``: the batch's and the groups' 10-NN accuracy on the latent."""
+    import batch_planted as bp
+
+    size = {"n": bp.QUICK["n"], "scale": bp.QUICK["scale"]} if quick else {}
+    mdata, _ = common.planted("batched", seed, **size)
+    train = {**SCHEDULES[schedule], **train_kwargs}
+    model, wall = common.train_poems(mdata, seed, {"n_latent": bp.N_LATENT}, {"batch_key": "batch"}, train)
+    z = model.get_latent_representation()
+    return {
+        "knn_batch": common.knn_cv(z, mdata.obs["batch"].to_numpy()),
+        "knn_groups": common.knn_cv(z, mdata.obs["group"].to_numpy()),
+        **common.fit_info(model, wall),
+    }
+
+
+def run_sets(schedule: str, seed: int, train_kwargs: dict) -> dict:
+    """``feature_sets_planted.py --weak``'s data with its sets: how well the sets' factors find the true supports."""
+    import feature_sets_planted as fs
+
+    d = fs.data(seed, fs.WRONG[0], weak=True)
+    model, wall = common.train_poems(
+        d.mdata, seed, {"feature_sets": d.net}, train_kwargs={**SCHEDULES[schedule], **train_kwargs}
+    )
+    scores = fs.score_informed(model, d)
+    keys = ("auroc", "added_recall", "added_precision", "dropped_precision", "dropped_recall")
+    return {f"sets_{k}": scores[k] for k in keys} | common.fit_info(model, wall)
+
+
 def _job(job: tuple) -> dict:
-    schedule, data, seed, train_kwargs = job
+    schedule, data, seed, train_kwargs, quick = job
     common.quiet()
     if data.startswith("planted"):
         start = time.perf_counter()
         rec = run_planted(PRIOR, data, seed, {**SCHEDULES[schedule], **train_kwargs})
         rec.update(schedule=schedule, train_s=time.perf_counter() - start)
+    elif data in CONSTRAINTS:
+        scores = (
+            run_batch(schedule, seed, train_kwargs, quick)
+            if data == "batch"
+            else run_sets(schedule, seed, train_kwargs)
+        )
+        rec = {"schedule": schedule, "data": data, "seed": seed, **scores}
     else:
         rec = run_cohort(schedule, data, seed, train_kwargs)
     print(json.dumps({k: v for k, v in rec.items() if k != "z"}, default=float), flush=True)
@@ -186,14 +244,36 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
                 }
             )
         row["test"] = float(np.mean([row[f"{d}: test"] for d in DATASETS]))
+        batch, sets = g[g["data"] == "batch"], g[g["data"] == "sets"]
+        row["batch: knn"] = float(batch["knn_batch"].mean())
+        row["batch: knn per seed"] = [float(v) for v in batch["knn_batch"]]
+        row["batch: knn groups"] = float(batch["knn_groups"].mean())
+        for key in ("auroc", "added_recall", "dropped_precision"):
+            row[f"sets: {key}"] = float(sets[f"sets_{key}"].mean())
         rows.append(row)
     return pd.DataFrame(rows)
 
 
+def constraints(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per schedule (rows in ``summary``'s order), whether it meets each condition of the rule."""
+    planted = summary[[f"planted {k}: auroc" for k in PLANTED]]
+    base = summary.set_index("schedule").loc[BASE]
+    cka = summary[[f"{d}: cka" for d in DATASETS]]
+    base_cka = base[cka.columns].to_numpy(dtype=float)  # NaN with one seed: no agreement to compare
+    return pd.DataFrame(
+        {
+            "planted": summary["in_range"] & (planted >= 0.95).all(axis=1),
+            "batch": summary["batch: knn"] <= MAX_BATCH_KNN,
+            "sets": summary["sets: auroc"] >= base["sets: auroc"],
+            "agreement": ((cka >= base_cka) | np.isnan(base_cka)).all(axis=1),
+        }
+    )
+
+
 def choose(summary: pd.DataFrame) -> str | None:
-    """The rule of the docstring; ``None`` if no schedule keeps the planted counts in range."""
-    aurocs = summary[[c for c in summary if c.endswith(": auroc")]]
-    ok = summary[summary["in_range"] & (aurocs >= 0.95).all(axis=1)]
+    """The rule of the docstring: the lowest test criterion among the schedules that meet every condition of
+    :func:`constraints`; ``None`` if none does."""
+    ok = summary[constraints(summary).all(axis=1)]
     return None if ok.empty else str(ok.sort_values("test").iloc[0]["schedule"])
 
 
@@ -224,7 +304,28 @@ def markdown(summary: pd.DataFrame, chosen: str | None, seeds) -> str:
                 f"{r[f'{data}: validation']:.1f} | {r[f'{data}: kept']:.1f} | {r[f'{data}: cka']:.3f} | "
                 f"{r[f'{data}: epochs']:.0f} | {r[f'{data}: train s']:.1f} |"
             )
-    lines += ["", f"Chosen: {chosen if chosen is not None else 'none in range'}."]
+    lines += [
+        "",
+        "Constraints (the rule's conditions, the docstring): *batch*: 10-NN accuracy of the planted batch on the "
+        f"latent with `batch_key` (chance 0.5, at most {MAX_BATCH_KNN:g}; per seed in brackets) and of the groups; "
+        "*sets*: AUROC of the sets' factors against their true supports (at least the default's), the share of the "
+        "left-out members added and the precision of the dropped calls; *agreement*: CKA between seeds' embeddings "
+        "(breast_tcga / rosmap, at least the default's on both).",
+        "",
+        "| schedule | batch KNN | group KNN | sets AUROC | added | dropped precision | CKA | meets |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    met = constraints(summary)
+    for (_, r), (_, m) in zip(summary.iterrows(), met.iterrows(), strict=True):
+        per_seed = ", ".join(f"{v:.2f}" for v in r["batch: knn per seed"])
+        cka = " / ".join(f"{r[f'{d}: cka']:.3f}" for d in DATASETS)
+        meets = "all" if m.all() else "not " + ", ".join(k for k, v in m.items() if not v)
+        lines.append(
+            f"| {r['schedule']} | {r['batch: knn']:.3f} ({per_seed}) | {r['batch: knn groups']:.3f} | "
+            f"{r['sets: auroc']:.3f} | {r['sets: added_recall']:.2f} | {r['sets: dropped_precision']:.2f} | {cka} | "
+            f"{meets} |"
+        )
+    lines += ["", f"Chosen: {chosen if chosen is not None else 'none meets every condition'}."]
     return "\n".join(lines)
 
 
@@ -233,9 +334,10 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="fits run at once, each in its own process")
     args = parser.parse_args(argv)
     prov = common.provenance(__file__, argv)
-    quick = {"max_epochs": 20, "n_epochs_kl_warmup": 5, "early_stopping_patience": 5}
-    names, train_kwargs = (list(SCHEDULES)[:2], quick) if args.quick else (list(SCHEDULES), {})
-    jobs = [(name, data, seed, train_kwargs) for name in names for data in ALL_DATA for seed in args.seeds]
+    quick_train = {"max_epochs": 20, "n_epochs_kl_warmup": 5, "early_stopping_patience": 5}
+    names, train_kwargs = (list(SCHEDULES)[:2], quick_train) if args.quick else (list(SCHEDULES), {})
+    datasets = (*ALL_DATA, *CONSTRAINTS)
+    jobs = [(name, data, seed, train_kwargs, args.quick) for name in names for data in datasets for seed in args.seeds]
     df = pd.DataFrame(common.map_jobs(_job, jobs, args.workers))
     summary = summarise(df)
     chosen = choose(summary)
