@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -178,6 +178,36 @@ def describe(prov: dict) -> str:
         f"`{prov['command']}` at commit {commit}, {prov['started']}; {m['cpu']} ({m['cpu_count']} cores, "
         f"{m['threads']} torch thread(s)), torch {m['torch']}, scvi-tools {m['scvi-tools']}, poems_mu {m['poems_mu']}"
     )
+
+
+def kept_parts(old: dict, old_methods: Sequence[str], rerun: Collection[str]) -> list[dict]:
+    """Where the rows of a results file come from when it re-runs only ``rerun`` and keeps the other methods' rows
+    from ``old`` (an earlier file of the same script, whose rows cover ``old_methods``).
+
+    One part per earlier run, ``{"methods", "provenance", "settings"}``: rows that ``old`` had itself kept keep the
+    run they came from (parts chain from file to file); the rest are ``old``'s own. Methods re-run now leave their
+    part; a part left without methods is dropped."""
+    earlier = old.get("kept", [])
+    from_earlier = {m for part in earlier for m in part["methods"]}
+    own = {
+        "methods": [m for m in old_methods if m not in from_earlier],
+        "provenance": old["provenance"],
+        "settings": old.get("settings"),
+    }
+    parts = []
+    for part in [*earlier, own]:
+        still = [m for m in part["methods"] if m not in rerun]
+        if still:
+            parts.append({**part, "methods": still})
+    return parts
+
+
+def kept_lines(kept: list[dict] | None) -> list[str]:
+    """Markdown lines naming the earlier runs whose rows a results file kept (:func:`kept_parts`)."""
+    lines = []
+    for part in kept or []:
+        lines += ["", f"Kept from an earlier run ({'; '.join(part['methods'])}): {describe(part['provenance'])}."]
+    return lines
 
 
 def write_results(path: str | os.PathLike, payload: dict, *, provenance: dict, markdown: str | None = None) -> None:

@@ -53,6 +53,22 @@ def commit_of(prov: dict) -> str:
     return commit + (" + uncommitted changes" if prov.get("dirty") else "")
 
 
+def kept_origin(data: dict, methods: list[str]) -> str:
+    """For a results file that kept some methods' rows from earlier runs (``kept``), a sentence naming each run's
+    commit and the commit that re-ran the others (``methods``, in table order); empty when nothing was kept."""
+    kept = data.get("kept", [])
+    if not kept:
+        return ""
+    from_kept = {m for p in kept for m in p["methods"]}
+    rerun = [m for m in methods if m not in from_kept]
+    parts = [f"{' / '.join(p['methods'])} from the run at commit {commit_of(p['provenance'])}" for p in kept]
+    return (
+        " "
+        + "; ".join(parts)
+        + f"; {' / '.join(rerun)} re-run at commit {commit_of(data['provenance'])} (`--methods`)."
+    )
+
+
 def subtyping_cell(records, scope: str, metric: str) -> list[float]:
     """Per subtyping run record: the mean over the evaluation seeds of ``metric`` in ``scope`` (``all`` or ``test``)."""
     return [r["metrics"][scope][metric]["mean"] for r in records]

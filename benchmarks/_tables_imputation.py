@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _tables_common import commit_of, load, mean, percent, pm, rel, seeds_text
+from _tables_common import kept_origin, load, mean, percent, pm, rel, seeds_text
 
 IMPUTATION = "imputation.json"
 
@@ -20,15 +20,7 @@ def table_imputation() -> list[str]:
     folds = data["settings"]["folds"]
     seeds = sorted({r["seed"] for r in data["records"]})
     mofa = data["settings"].get("mofa")
-    kept = data.get("kept", [])
-    origin = ""
-    if kept:
-        from_kept = {m for p in kept for m in p["methods"]}
-        rerun = list(dict.fromkeys(r["method"] for r in data["records"] if r["method"] not in from_kept))
-        origin = " " + "; ".join(
-            f"{' / '.join(p['methods'])} from the run at commit {commit_of(p['provenance'])}" for p in kept
-        )
-        origin += f"; {' / '.join(rerun)} re-run at commit {commit_of(data['provenance'])} (`--methods`)."
+    origin = kept_origin(data, list(dict.fromkeys(r["method"] for r in data["records"])))
     lines = [
         f"From {rel(IMPUTATION)} (`benchmarks/accuracy/imputation.py`, {folds} folds of seed "
         f"{seeds_text(seeds)}: the fold's samples stay in the cohort without the target; mean ± SD over folds; "

@@ -4,7 +4,7 @@ its table and the sentence that the README and the model page quote)."""
 
 from __future__ import annotations
 
-from _tables_common import load, rel
+from _tables_common import kept_origin, load, rel
 
 CONSENSUS = "consensus.json"
 SOURCES = "seed_sources.json"
@@ -37,7 +37,8 @@ def table_consensus() -> list[str]:
         "*Agreement*: the mean ARI between the groups' k-means partitions of all samples (no label); *CKA*: between "
         "the groups' embeddings of the train samples; *seconds*: the R fits on one thread (training and embedding). "
         "NMI (k-means) and KNN accuracy against the labels, mean ± SD over the groups, are reported, nothing is "
-        "chosen with them.",
+        "chosen with them."
+        + kept_origin(data, list(dict.fromkeys(m for rows in data["results"].values() for m in rows))),
         "",
         "| data | method | runs | agreement | CKA | seconds | " + " | ".join(c[2] for c in COLUMNS) + " |",
         "|---" * (6 + len(COLUMNS)) + "|",

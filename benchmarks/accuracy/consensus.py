@@ -33,8 +33,9 @@ Labels choose nothing. The first run measured R up to 8 and no R met the rule (b
 
 A method's rows depend on its own runs only, so a change to POEMS needs POEMS refitted alone:
 ``--methods POEMS --keep benchmarks/results/consensus.json`` takes the other methods' rows (MOFA-FLEX's are most of
-the time) from that earlier file, which must have used the same data sets, sizes and groups; the new file records
-which rows were kept and the earlier file's provenance.
+the time) from that earlier file, which must have used the same data sets, sizes and groups; the new file records,
+per earlier run, which methods' rows came from it and its provenance (``kept``; rows the earlier file had itself kept
+keep their own run).
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def score_size(runs: list[dict], size: int, groups: int, labels, split) -> dict:
     return out
 
 
-def markdown(results: dict, sizes, groups: int) -> str:
+def markdown(results: dict, sizes, groups: int, kept: list[dict] | None = None) -> str:
     lines = [
         "# A consensus of several runs (the paper's split)",
         "",
@@ -147,6 +148,7 @@ def markdown(results: dict, sizes, groups: int) -> str:
                     f"{r['seconds']:.1f} | " + " | ".join(cells) + " |"
                 )
         lines.append("")
+    lines += common.kept_lines(kept)
     return "\n".join(lines)
 
 
@@ -165,7 +167,8 @@ def keep_rows(path: Path, results: dict, factors: dict, sizes, groups: int) -> d
     """Add to ``results`` and ``factors`` (in place) the rows of the methods fitted in ``path`` and not here.
 
     Raises when the earlier run's data sets, sizes or groups differ from this one's (its rows would not compare).
-    Returns what was kept and where it came from."""
+    Returns where the kept rows come from (``_common.kept_parts``: rows the earlier file had itself kept keep
+    their own run)."""
     import json
 
     earlier = json.loads(Path(path).read_text())
@@ -175,16 +178,16 @@ def keep_rows(path: Path, results: dict, factors: dict, sizes, groups: int) -> d
             f"--keep {path}: its sizes {settings['sizes']} / groups {settings['groups']} / quick {settings['quick']} "
             f"differ from this run's {list(sizes)} / {groups} / False; run every method instead."
         )
-    kept = {}
+    fitted = {m for rows in results.values() for m in rows}
     for dataset, rows in results.items():
         if dataset not in earlier["results"]:
             raise ValueError(f"--keep {path} has no rows for {dataset!r}; run every method instead.")
-        methods = [m for m in earlier["results"][dataset] if m not in rows]
-        for method in methods:
-            rows[method] = earlier["results"][dataset][method]
-            factors[f"{dataset} {method}"] = earlier["factors"][f"{dataset} {method}"]
-        kept[dataset] = methods
-    return {"methods": kept, "from": str(path), "provenance": earlier["provenance"]}
+        for method in earlier["results"][dataset]:
+            if method not in rows:
+                rows[method] = earlier["results"][dataset][method]
+                factors[f"{dataset} {method}"] = earlier["factors"][f"{dataset} {method}"]
+    old_methods = list(dict.fromkeys(m for dataset in results for m in earlier["results"][dataset]))
+    return common.kept_parts(earlier, old_methods, fitted)
 
 
 def main(argv=None) -> None:
@@ -215,7 +218,7 @@ def main(argv=None) -> None:
             results[d][m] = [score_size(runs, r, groups, labels, split) for r in sizes]
     kept = keep_rows(args.keep, results, factors, sizes, groups) if args.keep else None
     choice = chosen_size(results)
-    text = markdown(results, sizes, groups)
+    text = markdown(results, sizes, groups, kept)
     text += f"\nThe rule (smallest R with POEMS's partition agreement ≥ {AGREEMENT} on every data set) picks " + (
         f"R = {choice}." if choice else "no R of those measured."
     )

@@ -199,18 +199,8 @@ def keep_other_methods(old: dict, new: dict, methods) -> dict:
         kept_records + new["records"],
         key=lambda r: (datasets.index(r["dataset"]), r["seed"], r["fold"], METHODS.index(r["method"])),
     )
-    earlier = old.get("kept", [])
-    from_earlier = {m for part in earlier for m in part["methods"]}
-    own = {
-        "methods": [m for m in METHODS if m not in from_earlier and any(r["method"] == m for r in old["records"])],
-        "provenance": old["provenance"],
-        "settings": old.get("settings"),
-    }
-    parts = []
-    for part in [*earlier, own]:
-        still = [m for m in part["methods"] if m not in methods]
-        if still:
-            parts.append({**part, "methods": still})
+    own = [m for m in METHODS if any(r["method"] == m for r in old["records"])]
+    parts = common.kept_parts(old, own, methods)
     return {**new, "records": records, "kept": parts}
 
 
@@ -226,9 +216,7 @@ def markdown(records: list[dict], kept: list[dict] | None = None) -> str:
         "",
         *common.table(df.rename(columns={"dataset": "data set"}), ["data set", "target ← inputs", "method"], cols),
     ]
-    for part in kept or []:
-        methods = "; ".join(part["methods"])
-        lines += ["", f"Kept from an earlier run ({methods}): {common.describe(part['provenance'])}."]
+    lines += common.kept_lines(kept)
     return "\n".join(lines) + "\n"
 
 

@@ -67,8 +67,32 @@ def test_keep_takes_the_other_methods_rows_and_refuses_a_run_that_does_not_compa
     kept = cs.keep_rows(path, results, factors, [1, 3], 2)
     assert results == {"x": {"POEMS": ["new"], "MOFA+": ["mofa rows"]}}
     assert factors == {"x POEMS": [7], "x MOFA+": [4, 5]}
-    assert kept["methods"] == {"x": ["MOFA+"]} and kept["provenance"] == {"commit": "abc"}
+    assert kept == [{"methods": ["MOFA+"], "provenance": {"commit": "abc"}, "settings": earlier["settings"]}]
     with pytest.raises(ValueError, match="sizes"):
         cs.keep_rows(path, {"x": {"POEMS": []}}, {}, [1, 3, 5], 2)
     with pytest.raises(ValueError, match="no rows for 'y'"):
         cs.keep_rows(path, {"y": {"POEMS": []}}, {}, [1, 3], 2)
+
+
+def test_keep_credits_rows_an_earlier_file_had_itself_kept_to_the_run_they_came_from(cs, tmp_path):
+    """A chain of --keep runs: MOFA+'s rows came to file 2 from file 1; file 3, re-running POEMS and keeping from
+    file 2, credits MOFA+ to file 1's commit and MOFA-FLEX to file 2's."""
+    import json
+
+    first = {"methods": ["MOFA+"], "provenance": {"commit": "one"}, "settings": {"sizes": [1], "groups": 2}}
+    earlier = {
+        "provenance": {"commit": "two"},
+        "settings": {"sizes": [1], "groups": 2, "quick": False},
+        "results": {"x": {"POEMS": ["p2"], "MOFA+": ["m1"], "MOFA-FLEX": ["f2"]}},
+        "factors": {"x POEMS": [9], "x MOFA+": [4], "x MOFA-FLEX": [5]},
+        "kept": [first],
+    }
+    path = tmp_path / "consensus.json"
+    path.write_text(json.dumps(earlier))
+    results, factors = {"x": {"POEMS": ["p3"]}}, {"x POEMS": [8]}
+    kept = cs.keep_rows(path, results, factors, [1], 2)
+    assert results["x"] == {"POEMS": ["p3"], "MOFA+": ["m1"], "MOFA-FLEX": ["f2"]}
+    assert [(p["methods"], p["provenance"]["commit"]) for p in kept] == [(["MOFA+"], "one"), (["MOFA-FLEX"], "two")]
+    results, factors = {"x": {"POEMS": ["p3"], "MOFA+": ["m3"]}}, {}
+    kept = cs.keep_rows(path, results, factors, [1], 2)  # MOFA+ re-run as well: file 1 no longer contributes
+    assert [(p["methods"], p["provenance"]["commit"]) for p in kept] == [(["MOFA-FLEX"], "two")]
