@@ -341,11 +341,12 @@ def main(argv=None) -> None:
     df = pd.DataFrame(common.map_jobs(_job, jobs, args.workers))
     summary = summarise(df)
     chosen = choose(summary)
+    meets = constraints(summary).rename(columns=lambda c: f"meets: {c}")
     text = markdown(summary, chosen, args.seeds)
     payload = {
         "settings": {"schedules": {k: SCHEDULES[k] for k in names}, "prior": PRIOR, "seeds": args.seeds},
         "records": df.drop(columns="z").replace({np.nan: None}).to_dict("records"),
-        "summary": summary.replace({np.nan: None}).to_dict("records"),
+        "summary": pd.concat([summary, meets], axis=1).replace({np.nan: None}).to_dict("records"),
         "chosen": chosen,
     }
     common.write_results(args.out / "train_schedule.json", payload, provenance=prov, markdown=text)
