@@ -189,9 +189,11 @@ def kept_parts(old: dict, old_methods: Sequence[str], rerun: Collection[str]) ->
     part; a part left without methods is dropped."""
     earlier = old.get("kept", [])
     from_earlier = {m for part in earlier for m in part["methods"]}
+    # files written before the provenance record keep their command and machine at the top level
+    provenance = old.get("provenance") or {"command": old.get("command"), "machine": old.get("machine")}
     own = {
         "methods": [m for m in old_methods if m not in from_earlier],
-        "provenance": old["provenance"],
+        "provenance": provenance,
         "settings": old.get("settings"),
     }
     parts = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _tables_common import commit_of, load, mean, percent, rel, sd, seeds_text
+from _tables_common import kept_origin, load, mean, percent, rel, sd, seeds_text
 
 SPEED = "speed_train.json"
 SHAPE = "speed_shape.json"
@@ -29,16 +29,7 @@ def table_speed() -> list[str]:
     data = load(SPEED)
     by = _speed_rows(SPEED)
     seeds = sorted({r["seed"] for r in data["rows"]})
-    kept = data.get("kept", [])
-    origin = ""
-    if kept:
-        from_kept = {m for p in kept for m in p["methods"]}
-        rerun = list(dict.fromkeys(r["method"] for r in data["rows"] if r["method"] not in from_kept))
-        origin = (
-            " "
-            + "; ".join(f"{', '.join(p['methods'])} from the run at commit {commit_of(p['provenance'])}" for p in kept)
-            + f"; {', '.join(rerun)} re-run at commit {commit_of(data['provenance'])} (`--methods`)."
-        )
+    origin = kept_origin(data, list(dict.fromkeys(r["method"] for r in data["rows"])))
     lines = [
         f"From {rel(SPEED)} (`benchmarks/performance/speed.py train`): the paper's split, seeds "
         f"{seeds_text(seeds)} (PCA once: it is deterministic), one CPU thread of a 2-core machine that other "

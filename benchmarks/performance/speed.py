@@ -247,22 +247,14 @@ def main(argv=None) -> None:
 
 def keep_other_methods(old: dict, rows: list[dict], methods) -> dict:
     """The new ``rows`` of ``methods`` with the rows of the other methods kept from ``old`` (an earlier results
-    file), in the order data set, method (:data:`METHODS`), seed; ``kept`` lists, per earlier run, the methods whose
-    rows came from it and its provenance."""
+    file), in the order data set, method (:data:`METHODS`), seed; ``kept``: ``_common.kept_parts``."""
     kept_rows = [r for r in old["rows"] if r["method"] not in methods]
     datasets = list(dict.fromkeys([r["dataset"] for r in old["rows"]] + [r["dataset"] for r in rows]))
     merged = sorted(
         kept_rows + rows, key=lambda r: (datasets.index(r["dataset"]), METHODS.index(r["method"]), r["seed"])
     )
-    earlier = old.get("kept", [])
-    from_earlier = {m for part in earlier for m in part["methods"]}
-    own = {"methods": [m for m in METHODS if m not in from_earlier and any(r["method"] == m for r in old["rows"])]}
-    own["provenance"] = old.get("provenance") or {"command": old.get("command"), "machine": old.get("machine")}
-    parts = []
-    for part in [*earlier, own]:
-        still = [m for m in part["methods"] if m not in methods]
-        if still:
-            parts.append({"methods": still, "provenance": part["provenance"]})
+    own = [m for m in METHODS if any(r["method"] == m for r in old["rows"])]
+    parts = common.kept_parts(old, own, methods)
     return {"rows": merged, "kept": parts}
 
 
