@@ -41,24 +41,17 @@ from itertools import combinations
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common, _baselines
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tuning"))  # train_schedule's grid
 
 import _common as common
 import numpy as np
+from train_schedule import SCHEDULES as GRID
 
 DATASETS = ("breast_tcga", "rosmap")
 SEEDS = 10
 PLATEAU = {"reduce_lr_on_plateau": True, "lr_patience": 8, "lr_factor": 0.5, "lr_scheduler_metric": "elbo_validation"}
-#: schedules of ``tuning/train_schedule.py``'s grid, by their names there (every argument given)
-PREVIOUS = {"lr": 1e-2, "n_epochs_kl_warmup": 50, "early_stopping_patience": 25, "batch_size": 128}
-SCHEDULES = {
-    "previous default": PREVIOUS,
-    "lr 0.0025, warm-up 100, patience 50": {
-        **PREVIOUS,
-        "lr": 2.5e-3,
-        "n_epochs_kl_warmup": 100,
-        "early_stopping_patience": 50,
-    },
-}
+#: schedules of ``tuning/train_schedule.py``'s grid, by their names there (the grid holds their arguments)
+SCHEDULES = {name: GRID[name] for name in ("previous default", "lr 0.0025, warm-up 100, patience 50")}
 #: name: (model kwargs, train kwargs, seed the model is built under (None: the run's), seed it trains under)
 VARIANTS = {
     "default": ({}, {}, None, None),
