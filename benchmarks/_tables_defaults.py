@@ -234,7 +234,8 @@ def table_train_schedule() -> list[str]:
         "for every schedule. *Test* / *validation*: per-sample held-out criterion at the posterior means (lower is "
         f"better); the validation part chose the stopping epoch. *Paired*: the test criterion against {base}, "
         "seed by seed, and on how many seeds it is lower. *CKA*: between the seeds' embeddings of every sample. "
-        "*Train s*: one thread, both cores busy. No label is used.",
+        "*Train s*: one thread, both cores busy, beside whatever else ran on the machine, so a rough guide only "
+        "(`benchmarks/performance/speed.py` measures training time). No label is used.",
         "",
         "| schedule | planted 4 / 8 kept | grouped AUROC | data | test | paired (lower on) | validation | factors kept "
         "| CKA | epochs | train s |",
@@ -300,15 +301,15 @@ def value_train_schedule() -> str:
         return "train(" + ", ".join(f"{k}={v:g}" for k, v in st["schedules"][name].items()) + ")"
 
     def effect(r: dict) -> str:
-        """The test criterion, CKA, factors kept and training time of ``r`` against the default."""
+        """The test criterion, CKA, factors kept and epochs trained of ``r`` against the default."""
         lower = " and ".join(
             f"{-r[f'{d}: test diff']:.1f} per sample on {d} (on {r[f'{d}: better on']} seeds)" for d in cohorts
         )
         both = " and ".join
         cka = both(f"{r[f'{d}: cka']:.3f} against {base[f'{d}: cka']:.3f}" for d in cohorts)
         kept = both(f"{r[f'{d}: kept']:.1f} against {base[f'{d}: kept']:.1f}" for d in cohorts)
-        times = both(f"{r[f'{d}: train s'] / base[f'{d}: train s']:.1f}×" for d in cohorts)
-        return f"{lower}, with CKA between seeds {cka} and the factors kept {kept}, at {times} the training time"
+        epochs = both(f"{r[f'{d}: epochs']:.0f} against {base[f'{d}: epochs']:.0f}" for d in cohorts)
+        return f"{lower}, with CKA between seeds {cka} and the factors kept {kept}, after {epochs} epochs"
 
     fails = {
         "batch": f"leaves the planted batch in the latent (batch KNN {best['batch: knn']:.2f} against "
