@@ -105,7 +105,7 @@ def table_seed_sources() -> list[str]:
 def value_batch_count() -> str:
     """One sentence: the factors kept and the held-out criterion at three minibatch sizes, on both cohorts."""
     data = load(SOURCES)
-    rows = {"64": "batch 64", "128 (the default)": "default", "256": "full batch"}
+    rows = {"64": "batch 64", "128": "batch 128", "1024 (the default)": "default"}
     parts = []
     for dataset, variants in data["results"].items():
         kept = " / ".join(f"{variants[v]['kept']['mean']:.1f}" for v in rows.values())

@@ -37,12 +37,13 @@ def toy_mudata(seed=0):
 
 
 def trained_toy():
-    """The toy cohort and a model with the cap K = 4 trained on it (80 epochs, results stored on the MuData)."""
+    """The toy cohort and a model with the cap K = 4 trained on it (80 epochs, 30 of them after a 50-epoch warm-up,
+    so that the E-step has run; results stored on the MuData)."""
     mdata = toy_mudata()
     scvi.settings.seed = 0
     pm.POEMS.setup_mudata(mdata)
     model = pm.POEMS(mdata, n_latent=K, prior_expert=False)
-    model.train(max_epochs=80, early_stopping=False, enable_progress_bar=False)
+    model.train(max_epochs=80, n_epochs_kl_warmup=50, early_stopping=False, enable_progress_bar=False)
     model.store_results()
     return mdata, model
 

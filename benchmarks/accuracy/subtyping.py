@@ -75,11 +75,11 @@ CHOSEN_MODEL_KWARGS: dict = {
 }
 CHOSEN_TRAIN_KWARGS: dict = {
     "max_epochs": 500,
-    "lr": 1e-2,
-    "batch_size": 128,
+    "lr": 5e-3,
+    "batch_size": 1024,
     "early_stopping": True,
-    "early_stopping_patience": 25,
-    "n_epochs_kl_warmup": 50,
+    "early_stopping_patience": 50,
+    "n_epochs_kl_warmup": 100,
     "n_restarts": 1,
     "weight_decay": 1e-6,
 }

@@ -43,9 +43,13 @@ therefore also runs, per seed (data seed = training seed),
   members the model adds;
 
 and the rule keeps only schedules that (a) leave the batch out of the latent, a mean batch accuracy over the seeds
-of at most 0.65 (``batch_planted.py``'s goal), (b) recover the sets' supports at least as well as the default (mean
-AUROC), and (c) make the seeds' embeddings agree at least as much as the default on both cohorts (mean CKA; the
-issue that asked for the schedule asks for one answer per data set). The default meets (b) and (c) by definition.
+of at most 0.65 (``batch_planted.py``'s goal), (b) recover the sets' supports at least as well as the default did
+(mean AUROC), and (c) make the seeds' embeddings agree at least as much as the default did on both cohorts (mean
+CKA; the issue that asked for the schedule asks for one answer per data set). The default then was
+:data:`PREVIOUS` (``previous default`` in the tables), which meets (b) and (c) by definition; the rule picked ``lr
+0.005, warm-up 100, patience 50, full batch``, which is the package's schedule since. Every schedule is named by how
+it differs from :data:`PREVIOUS` and run with all four arguments given, so the grid does not move with the package's
+defaults.
 """
 
 from __future__ import annotations
@@ -69,10 +73,12 @@ from factor_prior import run as run_planted
 #: the package's factor prior, with which every schedule is run
 PRIOR = (15.0, 3.0)
 FULL_BATCH = 1024  # more than every training part here: one minibatch per epoch
-BASE = "default"
-#: name: ``train`` arguments; "default" is the package's (lr 0.01, warm-up 50, patience 25, minibatches of 128)
-SCHEDULES = {
-    "default": {},
+BASE = "previous default"
+#: the package's schedule before this rule chose one; the schedules below are named by how they differ from it
+PREVIOUS = {"lr": 1e-2, "n_epochs_kl_warmup": 50, "early_stopping_patience": 25, "batch_size": 128}
+#: name: changes to :data:`PREVIOUS`
+CHANGES = {
+    BASE: {},
     "lr 0.005": {"lr": 5e-3},
     "warm-up 100, patience 50": {"n_epochs_kl_warmup": 100, "early_stopping_patience": 50},
     "lr 0.005, warm-up 100": {"lr": 5e-3, "n_epochs_kl_warmup": 100},
@@ -89,6 +95,8 @@ SCHEDULES = {
         "batch_size": FULL_BATCH,
     },
 }
+#: name: ``train`` arguments (every other argument at the package default)
+SCHEDULES = {name: {**PREVIOUS, **changes} for name, changes in CHANGES.items()}
 TEST_SHARE, VALIDATION_SHARE = 0.2, 0.2
 #: the constraints' data (see the docstring), run for every schedule and seed besides ``ALL_DATA``
 CONSTRAINTS = ("batch", "sets")
@@ -284,11 +292,11 @@ def markdown(summary: pd.DataFrame, chosen: str | None, seeds) -> str:
         f"λ0 = {PRIOR[0]:g}, λ_f = {PRIOR[1]:g}, every other argument at the package default; seeds "
         f"{', '.join(map(str, seeds))}; means over seeds; the protocol and the rule: the script's docstring. *Test*: "
         "held-out criterion of the 20 % of samples that training never saw (lower is better); *validation*: that of "
-        "the samples early stopping watched; *paired*: the test criterion's difference to the default, seed by seed "
-        "(same split), and on how many seeds it is lower; *CKA*: between the seeds' embeddings.",
+        "the samples early stopping watched; *paired*: the test criterion's difference to the previous default, seed "
+        "by seed (same split), and on how many seeds it is lower; *CKA*: between the seeds' embeddings.",
         "",
-        "| schedule | planted kept (4 / 8), in range | AUROC (4 / 8) | data | test | paired to default (better on) | "
-        "validation | kept | CKA | epochs | train s |",
+        "| schedule | planted kept (4 / 8), in range | AUROC (4 / 8) | data | test | "
+        "paired to previous default (better on) | validation | kept | CKA | epochs | train s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     planted = [f"planted {k}" for k in PLANTED]
@@ -308,9 +316,9 @@ def markdown(summary: pd.DataFrame, chosen: str | None, seeds) -> str:
         "",
         "Constraints (the rule's conditions, the docstring): *batch*: 10-NN accuracy of the planted batch on the "
         f"latent with `batch_key` (chance 0.5, at most {MAX_BATCH_KNN:g}; per seed in brackets) and of the groups; "
-        "*sets*: AUROC of the sets' factors against their true supports (at least the default's), the share of the "
-        "left-out members added and the precision of the dropped calls; *agreement*: CKA between seeds' embeddings "
-        "(breast_tcga / rosmap, at least the default's on both).",
+        "*sets*: AUROC of the sets' factors against their true supports (at least the previous default's), the share "
+        "of the left-out members added and the precision of the dropped calls; *agreement*: CKA between seeds' "
+        "embeddings (breast_tcga / rosmap, at least the previous default's on both).",
         "",
         "| schedule | batch KNN | group KNN | sets AUROC | added | dropped precision | CKA | meets |",
         "|---|---|---|---|---|---|---|---|",
@@ -344,7 +352,7 @@ def main(argv=None) -> None:
     meets = constraints(summary).rename(columns=lambda c: f"meets: {c}")
     text = markdown(summary, chosen, args.seeds)
     payload = {
-        "settings": {"schedules": {k: SCHEDULES[k] for k in names}, "prior": PRIOR, "seeds": args.seeds},
+        "settings": {"schedules": {k: SCHEDULES[k] for k in names}, "base": BASE, "prior": PRIOR, "seeds": args.seeds},
         "records": df.drop(columns="z").replace({np.nan: None}).to_dict("records"),
         "summary": pd.concat([summary, meets], axis=1).replace({np.nan: None}).to_dict("records"),
         "chosen": chosen,

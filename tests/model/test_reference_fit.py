@@ -3,9 +3,9 @@
 The fits (``tests/_scripts/reference_fit.py``) run in a subprocess with one CPU thread, as they were recorded, and
 every array they return must match the recorded one to 1e-5: the same arithmetic, in the same order, from the same
 random draws. The reorganisation into scvi-tools' layout was checked this way against the fits of commit 398a579
-(bit-identical); the files were rewritten when the factor penalty and its defaults, and then the PCA start and
-lambda0 = 15, changed the results on purpose. A change that means to alter results rewrites them with that script
-and says so in its commit.
+(bit-identical); the files were rewritten when the factor penalty and its defaults, then the PCA start and
+lambda0 = 15, and then the training schedule changed the results on purpose. A change that means to alter results
+rewrites them with that script and says so in its commit.
 """
 
 import os

@@ -102,7 +102,7 @@ def test_a_checkpoint_loads_as_a_model_and_guards_its_arguments(tmp_path):
     again = pm.POEMS(mdata, **MODEL)
     again.train(**{**TRAIN, "max_epochs": 6}, checkpoint_dir=ckdir, resume=True, enable_progress_bar=False)
     np.testing.assert_array_equal(again.get_latent_representation(), model.get_latent_representation())
-    with pytest.raises(ValueError, match=r"other arguments \(lr: 0.01 then, 0.001 now\)"):
+    with pytest.raises(ValueError, match=r"other arguments \(lr: 0.005 then, 0.001 now\)"):
         pm.POEMS(mdata, **MODEL).train(**{**TRAIN, "max_epochs": 6}, lr=1e-3, checkpoint_dir=ckdir, resume=True)
     with pytest.raises(ValueError, match="written by a model with other arguments"):
         pm.POEMS(mdata, n_latent=2).train(**{**TRAIN, "max_epochs": 6}, checkpoint_dir=ckdir, resume=True)

@@ -192,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="R",
         help="train R models with seeds SEED, SEED+1, ...; the first is saved and gives the results, and with R >= 2 "
         "obsm['X_poems_consensus'] holds the consensus of the R runs for clustering (pm.tl.consensus_embedding; "
-        "12 runs agree on the bundled cohorts' clusters) (default: 1)",
+        "consensuses of 3 or more runs agree more than single runs on the bundled cohorts' k-means clusters; the docs "
+        "use 12) (default: 1)",
     )
     fit.add_argument(
         "--label-key", default=None, help="obs column with known groups: print subtyping metrics of the embedding"

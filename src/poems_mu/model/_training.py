@@ -86,13 +86,13 @@ class TrainingMixin(UnsupervisedTrainingMixin):
     def train(
         self,
         max_epochs: int = 500,
-        lr: float = 1e-2,
-        batch_size: int = 128,
+        lr: float = 5e-3,
+        batch_size: int = 1024,
         train_size: float = 0.8,
         validation_size: float | None = None,
         early_stopping: bool = True,
-        early_stopping_patience: int = 25,
-        n_epochs_kl_warmup: int | None = 50,
+        early_stopping_patience: int = 50,
+        n_epochs_kl_warmup: int | None = 100,
         n_restarts: int = 1,
         weight_decay: float = 1e-6,
         load_on_device: bool | None = None,
@@ -118,10 +118,13 @@ class TrainingMixin(UnsupervisedTrainingMixin):
         max_epochs
             Maximum number of passes over the training samples.
         lr
-            Learning rate (AdamW).
+            Learning rate (AdamW). It was chosen with the warm-up, the patience and the minibatch size by a
+            label-free rule (held-out fit of samples training never sees, planted factor counts, batch removal,
+            feature-set correction, agreement between seeds; the model page, "The training schedule").
         batch_size
-            Minibatch size; a last minibatch of one sample is fine (no BatchNorm). It moves the number of factors
-            kept: larger minibatches prune more (the model page, "How many factors: K is a cap").
+            Minibatch size: cohorts of up to 1024 training samples train on one minibatch per epoch. A last
+            minibatch of one sample is fine (no BatchNorm). It moves the number of factors kept: larger minibatches
+            prune more (the model page, "How many factors: K is a cap").
         train_size
             Share of samples used for training; the rest is the validation set (20 % by default, as in the
             paper's protocol) for early stopping, the best state and the choice among restarts.
