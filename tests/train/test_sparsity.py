@@ -210,6 +210,20 @@ def test_training_ends_at_its_best_held_out_state():
     assert run["best_epoch"] < 60 or hist[-1] == after_warmup.min()
 
 
+def test_a_plateau_scheduler_waits_for_the_warm_up():
+    """The held-out ELBO rises while the KL weight does; a plateau scheduler that read it would halve the rate
+    every few warm-up epochs and leave the model frozen at its start."""
+    model = _model()
+    plateau = {"reduce_lr_on_plateau": True, "lr_patience": 1, "lr_factor": 0.5}
+    plateau["lr_scheduler_metric"] = "elbo_validation"
+    model.train(max_epochs=40, early_stopping=False, n_epochs_kl_warmup=20, lr=1e-2, plan_kwargs=plateau, **QUIET)
+    elbo = model.history["elbo_validation"].iloc[:, 0].to_numpy(dtype=float)
+    lr = model.history["lr-AdamW/pg1"].iloc[:, 0].to_numpy(dtype=float)
+    assert (np.diff(elbo[:20]) > 0).sum() >= 2  # the warm-up gives the scheduler plateaus to read
+    assert np.all(lr[:20] == 1e-2)
+    assert lr[-1] < 1e-2  # after the warm-up it runs (patience 1 over 20 epochs)
+
+
 def test_restore_best_can_be_switched_off():
     model = _model()
     model.train(max_epochs=30, early_stopping=False, n_epochs_kl_warmup=5, plan_kwargs={"restore_best": False}, **QUIET)

@@ -120,6 +120,16 @@ class POEMSTrainingPlan(TrainingPlan):
             config["lr_scheduler"]["scheduler"].optimizer = optimizer
         return config
 
+    def lr_scheduler_step(self, scheduler, metric) -> None:
+        """Step the learning-rate scheduler.
+
+        One that reads a metric (``reduce_lr_on_plateau``) waits for the warm-up's end: the held-out ELBO rises while
+        the KL weight and the penalty do, which it would read as a plateau.
+        """
+        if metric is not None and self.current_epoch + 1 <= self.warmup_epochs:
+            return
+        super().lr_scheduler_step(scheduler, metric)
+
     def _prox_step_sizes(self) -> list[torch.Tensor | float] | None:
         """Per-entry step size of the optimizer step just taken on each W; ``None`` if it took none.
 
