@@ -85,8 +85,8 @@ def table_seed_sources() -> list[str]:
         'last two are schedules of `train_schedule.py`\'s grid (model page, "The training schedule"). '
         "*CKA* and *agreement* (ARI of the k-means partitions of all samples): mean over pairs of seeds, no label; "
         "*held-out*: best per-sample criterion on the same validation samples throughout (lower is better); *train "
-        "s*: one thread, beside whatever else ran on the machine, so compare within the table only. NMI (k-means, all samples) against the labels, mean ± SD over seeds, is "
-        "reported; nothing is chosen with it.",
+        "s*: one thread, beside whatever else ran on the machine, so compare within the table only. NMI (k-means, "
+        "all samples) against the labels, mean ± SD over seeds, is reported; nothing is chosen with it.",
         "",
         "| data | variant | CKA | agreement | factors kept | held-out | epochs | train s | NMI, all |",
         "|---" * 9 + "|",
