@@ -44,28 +44,30 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _common, _baselines
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tuning"))  # train_schedule's grid
 
 import _common as common
 import numpy as np
 import pandas as pd
 from _baselines import pca_embedding, zscored_views
+from train_schedule import BASE
+from train_schedule import SCHEDULES as GRID
 
 SEEDS = (0, 1, 2)
 N_LATENT = 10
 GOALS = {"knn_batch": ("≤", 0.65), "knn_groups": ("≥", 0.9)}
 #: the POEMS arms: (setup_mudata arguments, train arguments)
-PREVIOUS = {"lr": 1e-2, "n_epochs_kl_warmup": 50, "early_stopping_patience": 25, "batch_size": 128}
 ARMS = {
     "no batch_key": ({}, {}),
     'batch_key="batch"': ({"batch_key": "batch"}, {}),
-    'batch_key="batch", previous default schedule': ({"batch_key": "batch"}, PREVIOUS),
+    'batch_key="batch", previous default schedule': ({"batch_key": "batch"}, GRID[BASE]),
     'batch_key="batch", 300 epochs, no early stopping': (
         {"batch_key": "batch"},
         {"max_epochs": 300, "early_stopping": False},
     ),
     'batch_key="batch", lr 0.0025, warm-up 100, patience 50': (
         {"batch_key": "batch"},
-        {**PREVIOUS, "lr": 2.5e-3, "n_epochs_kl_warmup": 100, "early_stopping_patience": 50},
+        GRID["lr 0.0025, warm-up 100, patience 50"],
     ),
 }
 REFERENCES = ("PCA of the data (reference)", "true factors (reference)")
