@@ -219,12 +219,17 @@ def value_spike_rate() -> str:
 SCHEDULE = "train_schedule.json"
 
 
+def _schedule_call(settings: dict, name: str) -> str:
+    """The ``train`` call of the schedule ``name`` of ``train_schedule.json``'s settings."""
+    return "train(" + ", ".join(f"{k}={v:g}" for k, v in settings["schedules"][name].items()) + ")"
+
+
 def table_train_schedule() -> list[str]:
     """Per training schedule and cohort: the planted counts, the test and validation criteria, the test criterion
     paired to the default, factors kept, CKA between seeds, epochs and seconds."""
     data = load(SCHEDULE)
     st = data["settings"]
-    base = "the previous default (lr 0.01, warm-up 50, patience 25, batch 128)" if "base" in st else "the default"
+    base = f"the {st['base']}"
     lines = [
         f"From {rel(SCHEDULE)} (`benchmarks/tuning/train_schedule.py`): λ0 = {st['prior'][0]:g}, λ_f = "
         f"{st['prior'][1]:g} and every other argument at the package default, seeds {seeds_text(st['seeds'])}, means "
@@ -232,7 +237,8 @@ def table_train_schedule() -> list[str]:
         "more than 2 extra, on some seed. Cohorts: each seed draws a *test* part (20 % of the samples, no label) "
         "that training never sees and splits the rest into fit and validation parts, the same "
         "for every schedule. *Test* / *validation*: per-sample held-out criterion at the posterior means (lower is "
-        f"better); the validation part chose the stopping epoch. *Paired*: the test criterion against {base}, "
+        f"better); the validation part chose the stopping epoch. *Paired*: the test criterion against {base} "
+        f"(`{_schedule_call(st, st['base'])}`), "
         "seed by seed, and on how many seeds it is lower. *CKA*: between the seeds' embeddings of every sample. "
         "*Train s*: one thread, both cores busy, beside whatever else ran on the machine, so a rough guide only "
         "(`benchmarks/performance/speed.py` measures training time). No label is used.",
@@ -250,7 +256,7 @@ def table_train_schedule() -> list[str]:
             head = f"| {name} | {kept} | {auroc} |" if i == 0 else "| | | |"
             paired = (
                 "–"
-                if r["schedule"] == st.get("base", "default")
+                if r["schedule"] == st["base"]
                 else f"{r[f'{dataset}: test diff']:+.1f} ({r[f'{dataset}: better on']})"
             )
             lines.append(
@@ -288,7 +294,7 @@ def value_train_schedule() -> str:
     data = load(SCHEDULE)
     st = data["settings"]
     rows = {r["schedule"]: r for r in data["summary"]}
-    base_name = st.get("base", "default")  # results written before the schedule changed call it "default"
+    base_name = st["base"]
     base = rows[base_name]
     in_range = [r for r in data["summary"] if r["meets: planted"] and r["schedule"] != base_name]
     best = min(in_range, key=lambda r: r["test"])
@@ -296,9 +302,6 @@ def value_train_schedule() -> str:
 
     def pair(key: str, fmt: str) -> str:
         return " and ".join(f"{best[f'{d}: {key}']:{fmt}} against {base[f'{d}: {key}']:{fmt}}" for d in cohorts)
-
-    def call(name: str) -> str:
-        return "train(" + ", ".join(f"{k}={v:g}" for k, v in st["schedules"][name].items()) + ")"
 
     def effect(r: dict) -> str:
         """The test criterion, CKA, factors kept and epochs trained of ``r`` against the default."""
@@ -325,13 +328,13 @@ def value_train_schedule() -> str:
     picks = (
         "the rule keeps that default"
         if chosen == base_name
-        else f"the rule picks `{call(chosen)}`"
+        else f"the rule picks `{_schedule_call(st, chosen)}`"
         if chosen
         else "no schedule meets every condition"
     )
     text = (
-        f"the schedule that fits best, `{call(best['schedule'])}`, lowers the held-out criterion of the samples "
-        f"training never saw by {effect(best)}; {verdict}, so {picks}"
+        f"the schedule that fits best, `{_schedule_call(st, best['schedule'])}`, lowers the held-out criterion of the "
+        f"samples training never saw by {effect(best)}; {verdict}, so {picks}"
     )
     if chosen and chosen not in (base_name, best["schedule"]):
         c = rows[chosen]
