@@ -57,6 +57,7 @@ def run(config, data: str, seed: int, train_kwargs: dict) -> dict:
     rec.update(
         links_per_feature=float(sparsity["links_per_feature"].mean()),
         density_kept=float(sparsity["density_kept"].mean()),
+        slab=float(sparsity["slab"].mean()),
     )
     if data.startswith("planted"):
         loadings = {m: model.get_loadings(m).to_numpy() for m in model.modalities}

@@ -154,6 +154,8 @@ def run_cohort(schedule: str, data: str, seed: int, train_kwargs: dict) -> dict:
         "data": data,
         "seed": seed,
         "kept": int(model.module.n_factors),
+        "slab": float(model.sparsity_summary()["slab"].mean()),  # share of links in the slab, over the modalities
+        "best_epoch": summary["runs"][summary["chosen_restart"]]["best_epoch"],
         "elbo": summary["runs"][summary["chosen_restart"]]["validation_criterion"],
         "test": criterion_at_means(model, full, split["test"]),
         "epochs": len(model.history["elbo_train"]),
@@ -222,11 +224,12 @@ def stability(df: pd.DataFrame) -> pd.Series:
     return pd.Series(out, dtype=float)
 
 
-def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per schedule: planted counts and AUROC, each cohort's test and validation criteria, kept factors,
-    CKA, epochs and seconds (means over seeds), and whether the planted counts are in range on every seed."""
+def summarise(df: pd.DataFrame, base_name: str = BASE) -> pd.DataFrame:
+    """One row per schedule: planted counts and AUROC, each cohort's test and validation criteria (and the test
+    criterion's paired difference to ``base_name``'s), kept factors, share of slab links, restored epoch, CKA,
+    epochs and seconds (means over seeds), and whether the planted counts are in range on every seed."""
     cka = stability(df)
-    base = df[df["schedule"] == BASE].set_index(["data", "seed"])["test"]
+    base = df[df["schedule"] == base_name].set_index(["data", "seed"])["test"]
     rows = []
     for schedule, g in df.groupby("schedule", sort=False):
         row: dict = {"schedule": schedule}
@@ -246,6 +249,8 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
                     f"{data}: better on": f"{int((diff < 0).sum())} of {len(diff)}",
                     f"{data}: validation": float(h["elbo"].mean()),
                     f"{data}: kept": float(h["kept"].mean()),
+                    f"{data}: slab": float(h["slab"].mean()) if "slab" in h else np.nan,
+                    f"{data}: best epoch": float(h["best_epoch"].mean()) if "best_epoch" in h else np.nan,
                     f"{data}: cka": float(cka.get((schedule, data), np.nan)),
                     f"{data}: epochs": float(h["epochs"].mean()),
                     f"{data}: train s": float(h["train_s"].mean()),
@@ -262,10 +267,11 @@ def summarise(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def constraints(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per schedule (rows in ``summary``'s order), whether it meets each condition of the rule."""
+def constraints(summary: pd.DataFrame, base_name: str = BASE) -> pd.DataFrame:
+    """Per schedule (rows in ``summary``'s order), whether it meets each condition of the rule (the sets and the
+    agreement against ``base_name``)."""
     planted = summary[[f"planted {k}: auroc" for k in PLANTED]]
-    base = summary.set_index("schedule").loc[BASE]
+    base = summary.set_index("schedule").loc[base_name]
     cka = summary[[f"{d}: cka" for d in DATASETS]]
     base_cka = base[cka.columns].to_numpy(dtype=float)  # NaN with one seed: no agreement to compare
     return pd.DataFrame(
@@ -278,10 +284,10 @@ def constraints(summary: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def choose(summary: pd.DataFrame) -> str | None:
+def choose(summary: pd.DataFrame, base_name: str = BASE) -> str | None:
     """The rule of the docstring: the lowest test criterion among the schedules that meet every condition of
     :func:`constraints`; ``None`` if none does."""
-    ok = summary[constraints(summary).all(axis=1)]
+    ok = summary[constraints(summary, base_name).all(axis=1)]
     return None if ok.empty else str(ok.sort_values("test").iloc[0]["schedule"])
 
 
