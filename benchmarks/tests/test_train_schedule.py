@@ -99,3 +99,11 @@ def test_the_rule_refuses_a_schedule_that_keeps_the_batch_loses_the_sets_or_make
 def test_with_one_seed_agreement_is_not_compared(ts):
     nan = {"breast_tcga: cka": float("nan"), "rosmap: cka": float("nan")}
     assert ts.choose(_summary(**dict.fromkeys(("base", "b", "c", "d"), nan))) == "c"
+
+
+def test_another_base_holds_the_schedules_to_its_own_sets_and_agreement(ts):
+    """``sparsity_onset.py`` holds its onsets to the package's schedule rather than to the previous default."""
+    summary = _summary(b={"sets: auroc": 0.95, "rosmap: cka": 0.95})
+    assert ts.choose(summary) == "c"
+    assert ts.choose(summary, "b") == "b"  # only b recovers the sets and agrees as well as itself
+    assert list(ts.constraints(summary, "b").all(axis=1)) == [False, True, False, False]
