@@ -1,5 +1,6 @@
-"""The generated blocks on whether factors and clusters come back from seed to seed (``benchmarks/tables.py``): the
-k-means structures of breast_tcga's embeddings, and the deterministic starts of the free factors."""
+"""The generated blocks on how many factors there are and whether they and the clusters come back from seed to seed
+(``benchmarks/tables.py``): the k-means structures of breast_tcga's embeddings, the deterministic starts of the free
+factors, and when the spike-and-slab prior starts to act."""
 
 from __future__ import annotations
 
@@ -215,4 +216,82 @@ def value_factor_start_subtyping() -> str:
         "; ".join(parts)
         + f" ({rel('subtyping.json')} against {rel(SUBTYPING_START)}, the paper's split, training seeds "
         + f"{seeds_text(seeds)})"
+    )
+
+
+ONSET = "sparsity_onset.json"
+
+
+def _onset_rows() -> list[dict]:
+    return load(ONSET)["summary"]
+
+
+def table_sparsity_onset() -> list[str]:
+    """Per onset of the prior and cohort: factors kept, slab share and epoch of the restored state, the test
+    criterion against the default onset, the planted counts and the rule's conditions."""
+    data = load(ONSET)
+    st = data["settings"]
+    lines = [
+        f"From {rel(ONSET)} (`benchmarks/tuning/sparsity_onset.py`): the package's schedule and prior, the sparsity "
+        f"warm-up shortened (the KL warm-up stays {st['schedule']['n_epochs_kl_warmup']} epochs, and with it the "
+        f"first epoch the best state may come from), seeds {seeds_text(st['seeds'])}, means over seeds. *Test*: "
+        "held-out criterion of the 20 % of samples that training never saw (lower is better), paired against the "
+        "default seed by seed (on how many seeds it is lower); *slab*: share of W's entries with p\\* > 0.5 at the "
+        "restored state; *restored*: its epoch. *Meets*: the conditions of `train_schedule.py`'s rule, with the "
+        "default onset as the base. No label is used.",
+        "",
+        "| onset | data | factors kept | slab | restored | test (paired, lower on) | CKA | planted kept (4 / 8) | "
+        "meets |",
+        "|---" * 9 + "|",
+    ]
+    for r in data["summary"]:
+        planted = " / ".join(f"{mean(r[f'planted {k}: kept']):.1f}" for k in (4, 8))
+        failed = [k.split(": ")[1] for k in r if k.startswith("meets: ") and not r[k]]
+        meets = "all" if not failed else "not " + ", ".join(failed)
+        for i, dataset in enumerate(("breast_tcga", "rosmap")):
+            head = f"| {r['schedule']} |" if i == 0 else "| |"
+            paired = (
+                "–"
+                if r["schedule"] == st["base"]
+                else f"{r[f'{dataset}: test diff']:+.1f}, {r[f'{dataset}: better on']}"
+            )
+            tail = f"{planted} | {meets} |" if i == 0 else " | |"
+            lines.append(
+                f"{head} {dataset} | {r[f'{dataset}: kept']:.1f} | {r[f'{dataset}: slab']:.3f} | "
+                f"{r[f'{dataset}: best epoch']:.0f} | {r[f'{dataset}: test']:.1f} ({paired}) | "
+                f"{r[f'{dataset}: cka']:.3f} | {tail}"
+            )
+    return lines
+
+
+def value_sparsity_onset() -> str:
+    """One sentence: the default's restored epoch on breast_tcga, and what the earlier onsets cost and keep."""
+    data = load(ONSET)
+    base, *earlier = data["summary"]
+    st = data["settings"]
+    restored = sorted(
+        {r["best_epoch"] for r in data["records"] if r["data"] == "breast_tcga" and r["onset"] == st["onsets"][0]}
+    )
+    onsets = " / ".join(str(o) for o in st["onsets"][1:])
+    parts = [
+        f"{dataset} from {base[f'{dataset}: kept']:.1f} to "
+        + " / ".join(f"{r[f'{dataset}: kept']:.1f}" for r in earlier)
+        + " at a test criterion "
+        + " / ".join(f"{r[f'{dataset}: test diff']:+.1f}" for r in earlier)
+        + " per sample (lower on "
+        + " / ".join(r[f"{dataset}: better on"].split(" of ")[0] for r in earlier)
+        + f" of {len(st['seeds'])} seeds)"
+        for dataset in ("breast_tcga", "rosmap")
+    ]
+    lost = [o for o, r in zip(st["onsets"][1:], earlier, strict=True) if not r["in_range"]]
+    span = str(restored[0]) if len(restored) == 1 else f"{restored[0]}–{restored[-1]}"
+    return (
+        f"at the default the restored state of breast_tcga is that of epoch {span}, right after the "
+        f"{st['schedule']['n_epochs_kl_warmup']}-epoch warm-up, "
+        f"on every seed, with {base['breast_tcga: slab']:.3f} of W's entries in the slab; starting the prior at epoch "
+        f"{onsets} instead of {st['onsets'][0]} takes the factors kept on "
+        + " and on ".join(parts)
+        + f", breast_tcga's slab share to {max(r['breast_tcga: slab'] for r in earlier):.3f}"
+        + (f", and the planted counts out of range from epoch {max(lost)} on" if lost else "")
+        + f" ({rel(ONSET)}, seeds {seeds_text(st['seeds'])})"
     )

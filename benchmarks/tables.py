@@ -47,9 +47,11 @@ from _tables_defaults import (
 from _tables_factors import (
     table_factor_start,
     table_factor_start_planted,
+    table_sparsity_onset,
     table_structures,
     value_factor_start,
     value_factor_start_subtyping,
+    value_sparsity_onset,
     value_structures,
 )
 from _tables_figures import table_figures
@@ -134,6 +136,8 @@ BLOCKS: dict[str, Callable] = {
     "seed_sources": table_seed_sources,
     "batch_count": value_batch_count,
     "schedule_seeds": value_schedule_seeds,
+    "sparsity_onset": table_sparsity_onset,
+    "sparsity_onset_summary": value_sparsity_onset,
     "spike_rate": table_spike_rate,
     "spike_rate_summary": value_spike_rate,
     "train_schedule": table_train_schedule,
