@@ -112,17 +112,10 @@ def main(argv=None) -> None:
     jobs = [
         (onset, data, seed, train_kwargs, args.quick) for onset in onsets for data in datasets for seed in args.seeds
     ]
-    df = pd.DataFrame(common.map_jobs(_job, jobs, args.workers))
-    summary = ts.summarise(df, base)
-    chosen = ts.choose(summary, base)
-    meets = ts.constraints(summary, base).rename(columns=lambda c: f"meets: {c}")
+    df, summary, chosen = ts.run_rule(_job, jobs, args.workers, base)
     text = markdown(summary, base, chosen, args.seeds)
-    payload = {
-        "settings": {"schedule": ts.SCHEDULES[SCHEDULE], "onsets": list(onsets), "base": base, "seeds": args.seeds},
-        "records": df.drop(columns="z").replace({np.nan: None}).to_dict("records"),
-        "summary": pd.concat([summary, meets], axis=1).replace({np.nan: None}).to_dict("records"),
-        "chosen": chosen,
-    }
+    settings = {"schedule": ts.SCHEDULES[SCHEDULE], "onsets": list(onsets), "base": base, "seeds": args.seeds}
+    payload = ts.payload(df, summary, chosen, settings, base)
     common.write_results(args.out / "sparsity_onset.json", payload, provenance=prov, markdown=text)
     print(text)
 

@@ -343,6 +343,26 @@ def markdown(summary: pd.DataFrame, chosen: str | None, seeds) -> str:
     return "\n".join(lines)
 
 
+def run_rule(job_fn, jobs: list, workers: int, base_name: str = BASE) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+    """Run ``jobs`` through ``job_fn`` (records as :func:`_job`'s, ``"schedule"`` naming the arm), then
+    :func:`summarise` and :func:`choose` against ``base_name``: the records, the summary and the choice."""
+    df = pd.DataFrame(common.map_jobs(job_fn, jobs, workers))
+    summary = summarise(df, base_name)
+    return df, summary, choose(summary, base_name)
+
+
+def payload(df: pd.DataFrame, summary: pd.DataFrame, chosen: str | None, settings: dict, base_name: str = BASE) -> dict:
+    """The results file's content: the settings, the records (without the embeddings), the summary with the
+    conditions met, and the choice."""
+    meets = constraints(summary, base_name).rename(columns=lambda c: f"meets: {c}")
+    return {
+        "settings": settings,
+        "records": df.drop(columns="z").replace({np.nan: None}).to_dict("records"),
+        "summary": pd.concat([summary, meets], axis=1).replace({np.nan: None}).to_dict("records"),
+        "chosen": chosen,
+    }
+
+
 def main(argv=None) -> None:
     parser = common.parser(__doc__, seeds=[0, 1, 2, 3, 4])
     parser.add_argument("--workers", type=int, default=1, help="fits run at once, each in its own process")
@@ -352,18 +372,12 @@ def main(argv=None) -> None:
     names, train_kwargs = (list(SCHEDULES)[:2], quick_train) if args.quick else (list(SCHEDULES), {})
     datasets = (*ALL_DATA, *CONSTRAINTS)
     jobs = [(name, data, seed, train_kwargs, args.quick) for name in names for data in datasets for seed in args.seeds]
-    df = pd.DataFrame(common.map_jobs(_job, jobs, args.workers))
-    summary = summarise(df)
-    chosen = choose(summary)
-    meets = constraints(summary).rename(columns=lambda c: f"meets: {c}")
+    df, summary, chosen = run_rule(_job, jobs, args.workers)
     text = markdown(summary, chosen, args.seeds)
-    payload = {
-        "settings": {"schedules": {k: SCHEDULES[k] for k in names}, "base": BASE, "prior": PRIOR, "seeds": args.seeds},
-        "records": df.drop(columns="z").replace({np.nan: None}).to_dict("records"),
-        "summary": pd.concat([summary, meets], axis=1).replace({np.nan: None}).to_dict("records"),
-        "chosen": chosen,
-    }
-    common.write_results(args.out / "train_schedule.json", payload, provenance=prov, markdown=text)
+    settings = {"schedules": {k: SCHEDULES[k] for k in names}, "base": BASE, "prior": PRIOR, "seeds": args.seeds}
+    common.write_results(
+        args.out / "train_schedule.json", payload(df, summary, chosen, settings), provenance=prov, markdown=text
+    )
     print(text)
 
 
