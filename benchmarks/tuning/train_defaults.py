@@ -3,7 +3,8 @@
 Per data set: epochs run, the epoch restored (best held-out criterion), wall time, the held-out criterion
 (validation samples at their posterior means) and a Monte Carlo held-out ELBO (20 posterior draws), per modality the
 share of |W| > 0.01 over all K columns and over the kept factors, the links (|W| > 0.01) per feature, the share of
-exact zeros and of slab links (p* > 0.5), the mean gate and the mean effective contribution; the factors kept.
+exact zeros and of slab links (p* > 0.5), the mean θ over the kept factors, the slab share and θ once the E-step is
+iterated to its fixed point on the returned W, the mean gate and the mean effective contribution; the factors kept.
 
     OMP_NUM_THREADS=1 python benchmarks/tuning/train_defaults.py [--seeds 0] [--datasets breast_tcga rosmap]
     OMP_NUM_THREADS=1 python benchmarks/tuning/train_defaults.py --quick   # breast_tcga, 20 epochs
@@ -24,6 +25,29 @@ import numpy as np
 import poems_mu as pm
 
 
+def e_step_fixed_point(model, tol: float = 1e-9, max_iter: int = 10_000) -> dict[str, dict[str, float]]:
+    """Per modality, the share of slab links (p* > 0.5, over all K columns as ``sparsity_summary``'s ``slab``) and
+    the mean θ over the kept factors after the E-step is iterated on the returned W until θ stops moving, on a copy
+    of the prior. A model returns the p* and θ of its last training step's E-step, one step per optimizer step."""
+    import copy
+
+    module = model.module
+    kept = module.factor_index()
+    out = {}
+    for mod, prior, dec in zip(module.modalities, module.priors, module.decoders, strict=True):
+        prior = copy.deepcopy(prior)
+        for _ in range(max_iter):
+            before = prior.theta.clone()
+            prior.e_step(dec.W)
+            if float((prior.theta - before).abs().max()) < tol:
+                break
+        out[mod] = {
+            "slab": float((prior.p_star > 0.5).double().mean()),
+            "theta": float(prior.theta.index_select(0, kept).double().mean()),
+        }
+    return out
+
+
 def run(name: str, seed: int, train_kwargs=None) -> dict:
     mdata = getattr(pm.datasets, name)()
     model, wall = common.train_poems(mdata, seed, train_kwargs=train_kwargs)
@@ -41,6 +65,8 @@ def run(name: str, seed: int, train_kwargs=None) -> dict:
     }
     gates, contrib = model.get_gating_weights(), model.get_contributions()
     sparsity = model.sparsity_summary()
+    fixed = e_step_fixed_point(model)
+    theta = {m: float(stats["theta"]) for m, stats in model.module.sparsity_statistics().items()}
     for mod in model.modalities:
         observed = np.asarray(mdata.obsmap[mod]).ravel() > 0
         out[f"{mod}: |W| > 0.01"] = float(sparsity.loc[mod, "density"])
@@ -48,6 +74,9 @@ def run(name: str, seed: int, train_kwargs=None) -> dict:
         out[f"{mod}: links per feature"] = float(sparsity.loc[mod, "links_per_feature"])
         out[f"{mod}: exact zeros"] = float(sparsity.loc[mod, "zeros"])
         out[f"{mod}: slab (p* > 0.5)"] = float(sparsity.loc[mod, "slab"])
+        out[f"{mod}: slab at the E-step's fixed point"] = fixed[mod]["slab"]
+        out[f"{mod}: θ, kept factors"] = theta[mod]
+        out[f"{mod}: θ at the E-step's fixed point"] = fixed[mod]["theta"]
         out[f"{mod}: mean gate"] = float(gates.loc[observed, mod].mean())
         out[f"{mod}: mean contribution"] = float(contrib.loc[observed, mod].mean())
     out["mean over modalities: |W| > 0.01"] = float(sparsity["density"].mean())
