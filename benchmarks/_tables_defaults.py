@@ -76,6 +76,38 @@ def table_train_defaults() -> list[str]:
     return lines
 
 
+def value_e_step_fixed_point() -> str:
+    """Per cohort: the restored epoch, the returned θ and slab share against the E-step's fixed point on the same W
+    (ranges over the modalities)."""
+    data = load(TRAIN_DEFAULTS)
+
+    def span(values, fmt) -> str:
+        lo, hi = min(values), max(values)
+        return fmt(lo) if fmt(lo) == fmt(hi) else f"{fmt(lo)}–{fmt(hi)}"
+
+    def share(x: float) -> str:  # a number of percent; the unit follows the range
+        return f"{100 * x:.1f}".removesuffix(".0")
+
+    parts = []
+    for r in data["records"]:
+        mods = [k.split(": ")[0] for k in r if k.endswith(": slab (p* > 0.5)")]
+        theta = [r[f"{m}: θ, kept factors"] for m in mods]
+        theta_fixed = [r[f"{m}: θ at the E-step's fixed point"] for m in mods]
+        slab = [r[f"{m}: slab (p* > 0.5)"] for m in mods]
+        slab_fixed = [r[f"{m}: slab at the E-step's fixed point"] for m in mods]
+        parts.append(
+            f"on {r['dataset']} (restored epoch {r['best_epoch (restored)']}) the returned θ averages "
+            f"{span(theta, lambda x: f'{x:.3f}')} over the kept factors and {span(slab, share)} % of W's entries "
+            f"are in the slab, against θ {span(theta_fixed, lambda x: f'{x:.4f}')} and "
+            f"{span(slab_fixed, share)} % at the fixed point"
+        )
+    seeds = seeds_text(sorted({r["seed"] for r in data["records"]}))
+    return (
+        "; ".join(parts)
+        + f" (ranges over the modalities; every default, all samples, seed {seeds}, {rel(TRAIN_DEFAULTS)})"
+    )
+
+
 def value_penalty_cost() -> str:
     """The held-out criterion before and with the factor penalty (factor_prior.json, three seeds)."""
     data = load("factor_prior.json")
