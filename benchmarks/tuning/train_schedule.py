@@ -154,7 +154,7 @@ def run_cohort(schedule: str, data: str, seed: int, train_kwargs: dict) -> dict:
         "data": data,
         "seed": seed,
         "kept": int(model.module.n_factors),
-        "slab": float(model.sparsity_summary()["slab"].mean()),  # share of links in the slab, over the modalities
+        "slab": float(model.sparsity_summary()["slab"].mean()),  # share of W's entries with p* > 0.5, modalities' mean
         "best_epoch": summary["runs"][summary["chosen_restart"]]["best_epoch"],
         "elbo": summary["runs"][summary["chosen_restart"]]["validation_criterion"],
         "test": criterion_at_means(model, full, split["test"]),
@@ -226,8 +226,8 @@ def stability(df: pd.DataFrame) -> pd.Series:
 
 def summarise(df: pd.DataFrame, base_name: str = BASE) -> pd.DataFrame:
     """One row per schedule: planted counts and AUROC, each cohort's test and validation criteria (and the test
-    criterion's paired difference to ``base_name``'s), kept factors, share of slab links, restored epoch, CKA,
-    epochs and seconds (means over seeds), and whether the planted counts are in range on every seed."""
+    criterion's paired difference to ``base_name``'s), kept factors, share of W's entries in the slab, restored
+    epoch, CKA, epochs and seconds (means over seeds), and whether the planted counts are in range on every seed."""
     cka = stability(df)
     base = df[df["schedule"] == base_name].set_index(["data", "seed"])["test"]
     rows = []
