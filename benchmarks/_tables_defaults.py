@@ -95,11 +95,12 @@ def value_e_step_fixed_point() -> str:
         theta_fixed = [r[f"{m}: θ at the E-step's fixed point"] for m in mods]
         slab = [r[f"{m}: slab (p* > 0.5)"] for m in mods]
         slab_fixed = [r[f"{m}: slab at the E-step's fixed point"] for m in mods]
+        links = [r[f"{m}: |W| > 0.01"] for m in mods]
         parts.append(
             f"on {r['dataset']} (restored epoch {r['best_epoch (restored)']}) the returned θ averages "
             f"{span(theta, lambda x: f'{x:.3f}')} over the kept factors and {span(slab, share)} % of W's entries "
-            f"are in the slab, against θ {span(theta_fixed, lambda x: f'{x:.4f}')} and "
-            f"{span(slab_fixed, share)} % at the fixed point"
+            f"are in the slab ({span(links, share)} % are links, |w| > 0.01), against θ "
+            f"{span(theta_fixed, lambda x: f'{x:.4f}')} and {span(slab_fixed, share)} % at the fixed point"
         )
     seeds = seeds_text(sorted({r["seed"] for r in data["records"]}))
     return (
