@@ -183,7 +183,10 @@ def top_features(
     factor's links: it is ``False`` when the threshold is above every ``|W|`` of the factor's column in the
     modality (a small θ_k: p* is below 0.5 for every link whatever its size), or is 0 (θ_k ≥ λ0/(λ0 + λ1): even a
     zero link has p* ≥ 0.5).
-    p* then reports θ_k rather than the link; judge the link by ``effective`` and ``abs_weight``.
+    p* then reports θ_k rather than the link; judge the link by ``effective`` and ``abs_weight``. A trained model
+    holds the p* and θ of its restored state, whose θ_k is still falling from its start of 0.5 (the E-step iterated
+    on the same W puts fewer links in the slab; the model page, "The p* and θ of a trained model"): within a factor
+    p* orders the links as ``|W|`` does, and is not a calibrated probability that a link is real.
 
     **Strength** (Fig. 5): ``Σ_k effective_v[j, k]`` over the selected factors. With ``aggregate=True`` features
     are ranked per modality by it.
