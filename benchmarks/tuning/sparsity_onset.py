@@ -34,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: _co
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tuning/: train_schedule's protocol
 
 import _common as common
-import numpy as np
 import pandas as pd
 import train_schedule as ts
 
@@ -71,18 +70,14 @@ def markdown(summary: pd.DataFrame, base: str, chosen: str | None, seeds) -> str
         "restored | CKA |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    planted = [f"planted {k}" for k in ts.PLANTED]
     for _, r in summary.iterrows():
-        kept = " / ".join(f"{np.mean(r[f'{p}: kept']):.1f}" for p in planted)
-        auroc = " / ".join(f"{r[f'{p}: auroc']:.3f}" for p in planted)
-        for i, data in enumerate(ts.DATASETS):
-            in_range = "yes" if r["in_range"] else "no"
-            head = f"| {r['schedule']} | {kept}, {in_range} | {auroc} |" if i == 0 else "| | | |"
-            lines.append(
-                f"{head} {data} | {r[f'{data}: test']:.1f} ± {r[f'{data}: test sd']:.1f} | "
-                f"{r[f'{data}: test diff']:+.2f} ({r[f'{data}: better on']}) | {r[f'{data}: kept']:.1f} | "
-                f"{r[f'{data}: slab']:.3f} | {r[f'{data}: best epoch']:.0f} | {r[f'{data}: cka']:.3f} |"
-            )
+        lines += ts.cohort_rows(
+            r,
+            lambda data, r=r: (
+                f"{r[f'{data}: kept']:.1f} | {r[f'{data}: slab']:.3f} | "
+                f"{r[f'{data}: best epoch']:.0f} | {r[f'{data}: cka']:.3f}"
+            ),
+        )
     lines += [
         "",
         f"Constraints: *batch*: 10-NN accuracy of the planted batch (at most {ts.MAX_BATCH_KNN:g}); *sets*: AUROC of "

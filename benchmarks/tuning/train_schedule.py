@@ -291,6 +291,24 @@ def choose(summary: pd.DataFrame, base_name: str = BASE) -> str | None:
     return None if ok.empty else str(ok.sort_values("test").iloc[0]["schedule"])
 
 
+def cohort_rows(r: pd.Series, tail) -> list[str]:
+    """The first table's rows of one summary row ``r``, one per cohort: the schedule, its planted counts (in range
+    on every seed or not) and AUROC on the first row, the cohort, its test criterion and the paired difference to the
+    base, then the cells ``tail(data)`` returns."""
+    planted = [f"planted {k}" for k in PLANTED]
+    kept = " / ".join(f"{np.mean(r[f'{p}: kept']):.1f}" for p in planted)
+    auroc = " / ".join(f"{r[f'{p}: auroc']:.3f}" for p in planted)
+    in_range = "yes" if r["in_range"] else "no"
+    rows = []
+    for i, data in enumerate(DATASETS):
+        head = f"| {r['schedule']} | {kept}, {in_range} | {auroc} |" if i == 0 else "| | | |"
+        rows.append(
+            f"{head} {data} | {r[f'{data}: test']:.1f} ± {r[f'{data}: test sd']:.1f} | "
+            f"{r[f'{data}: test diff']:+.2f} ({r[f'{data}: better on']}) | {tail(data)} |"
+        )
+    return rows
+
+
 def markdown(summary: pd.DataFrame, chosen: str | None, seeds) -> str:
     lines = [
         "# The training schedule (label-free)",
@@ -305,19 +323,14 @@ def markdown(summary: pd.DataFrame, chosen: str | None, seeds) -> str:
         "paired to previous default (better on) | validation | kept | CKA | epochs | train s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    planted = [f"planted {k}" for k in PLANTED]
     for _, r in summary.iterrows():
-        kept = " / ".join(f"{np.mean(r[f'{p}: kept']):.1f}" for p in planted)
-        auroc = " / ".join(f"{r[f'{p}: auroc']:.3f}" for p in planted)
-        for i, data in enumerate(DATASETS):
-            in_range = "yes" if r["in_range"] else "no"
-            head = f"| {r['schedule']} | {kept}, {in_range} | {auroc} |" if i == 0 else "| | | |"
-            lines.append(
-                f"{head} {data} | {r[f'{data}: test']:.1f} ± {r[f'{data}: test sd']:.1f} | "
-                f"{r[f'{data}: test diff']:+.2f} ({r[f'{data}: better on']}) | "
-                f"{r[f'{data}: validation']:.1f} | {r[f'{data}: kept']:.1f} | {r[f'{data}: cka']:.3f} | "
-                f"{r[f'{data}: epochs']:.0f} | {r[f'{data}: train s']:.1f} |"
-            )
+        lines += cohort_rows(
+            r,
+            lambda data, r=r: (
+                f"{r[f'{data}: validation']:.1f} | {r[f'{data}: kept']:.1f} | "
+                f"{r[f'{data}: cka']:.3f} | {r[f'{data}: epochs']:.0f} | {r[f'{data}: train s']:.1f}"
+            ),
+        )
     lines += [
         "",
         "Constraints (the rule's conditions, the docstring): *batch*: 10-NN accuracy of the planted batch on the "
