@@ -5,12 +5,12 @@
 
 The prior on W reaches its full strength, and its E-step (the slab probabilities p* and the shares θ_k) first runs,
 at the end of the sparsity warm-up (``plan_kwargs["n_epochs_sparsity_warmup"]``; by default the KL warm-up's 100
-epochs). The best held-out state is looked for only after both warm-ups. On breast_tcga that state is the first epoch
-after the warm-up on every seed (``results/subtyping.md``: 151 epochs = 101 + patience 50), one optimizer step after
-the first E-step (one epoch is one step with full batches): the penalties have acted on the model that is kept at
-partial strength only, so its factor count is the PCA start's (parallel analysis's 22) less the columns the warm-up
-emptied. This script measures what
-an earlier onset does, with the KL warm-up (and so the epoch from which the best state is looked for) unchanged.
+epochs). The best held-out state is looked for only after both warm-ups. On breast_tcga that state is the first or
+second epoch after the warm-up on every seed (``results/subtyping.md``: 151 epochs = 101 + patience 50), a step or
+two after the first E-step (one epoch is one step with full batches): the penalties have acted on the model that is
+kept at partial strength only, so its factor count is the PCA start's (parallel analysis's 22) less the columns the
+warm-up emptied. This script measures what an earlier onset does, with the KL warm-up (and so the epoch from which
+the best state is looked for) unchanged.
 
 Each onset of :data:`ONSETS` is run with the package's training schedule (``train_schedule.py``'s ``lr 0.005,
 warm-up 100, patience 50, full batch``) and every other argument at the package default, per seed, on
