@@ -222,10 +222,6 @@ def value_factor_start_subtyping() -> str:
 ONSET = "sparsity_onset.json"
 
 
-def _onset_rows() -> list[dict]:
-    return load(ONSET)["summary"]
-
-
 def table_sparsity_onset() -> list[str]:
     """Per onset of the prior and cohort: factors kept, slab share and epoch of the restored state, the test
     criterion against the default onset, the planted counts and the rule's conditions."""
@@ -292,6 +288,6 @@ def value_sparsity_onset() -> str:
         f"{onsets} instead of {st['onsets'][0]} takes the factors kept on "
         + " and on ".join(parts)
         + f", breast_tcga's slab share to {max(r['breast_tcga: slab'] for r in earlier):.3f}"
-        + (f", and the planted counts out of range from epoch {max(lost)} on" if lost else "")
+        + (f", and the planted counts out of range when it starts at epoch {max(lost)} or earlier" if lost else "")
         + f" ({rel(ONSET)}, seeds {seeds_text(st['seeds'])})"
     )
