@@ -105,6 +105,11 @@ class POEMSTrainingPlan(TrainingPlan):
         """Epochs during which the held-out criterion is not comparable (KL weight or sparsity penalty still rising)."""
         return max(self.n_epochs_kl_warmup or 0, self.n_epochs_sparsity_warmup)
 
+    @property
+    def in_warmup(self) -> bool:
+        """Whether the current epoch is in the warm-ups (neither the best state nor a metric scheduler reads it)."""
+        return self.current_epoch + 1 <= self.warmup_epochs
+
     # -- optimizer: W without weight decay ---------------------------------------------------------------------
     def configure_optimizers(self):
         """Scvi's optimizer, with every ``W`` in a parameter group of its own without weight decay."""
@@ -126,7 +131,7 @@ class POEMSTrainingPlan(TrainingPlan):
         One that reads a metric (``reduce_lr_on_plateau``) waits for the warm-up's end: the held-out ELBO rises while
         the KL weight and the penalty do, which it would read as a plateau.
         """
-        if metric is not None and self.current_epoch + 1 <= self.warmup_epochs:
+        if metric is not None and self.in_warmup:
             return
         super().lr_scheduler_step(scheduler, metric)
 
@@ -315,7 +320,7 @@ class POEMSTrainingPlan(TrainingPlan):
         self._check_epoch("validation")
         logged = self._log_epoch_metrics("validation", self.n_obs_validation)
         value = (logged or {}).get("elbo_per_sample_validation")
-        if not self.restore_best or value is None or self.current_epoch + 1 <= self.warmup_epochs:
+        if not self.restore_best or value is None or self.in_warmup:
             return
         if not torch.isfinite(torch.tensor(value)):
             return
