@@ -69,6 +69,11 @@ def kept_origin(data: dict, methods: list[str]) -> str:
     )
 
 
+def failed_conditions(row: dict) -> list[str]:
+    """The conditions of a rule's summary row (its ``meets: <condition>`` fields) that the row does not meet."""
+    return [k.removeprefix("meets: ") for k, v in row.items() if k.startswith("meets: ") and not v]
+
+
 def subtyping_cell(records, scope: str, metric: str) -> list[float]:
     """Per subtyping run record: the mean over the evaluation seeds of ``metric`` in ``scope`` (``all`` or ``test``)."""
     return [r["metrics"][scope][metric]["mean"] for r in records]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from _tables_common import load, mean, percent, pm, rel, seeds_text
+from _tables_common import failed_conditions, load, mean, percent, pm, rel, seeds_text
 
 FACTORS = "factors.json"
 
@@ -313,7 +313,7 @@ def table_train_schedule() -> list[str]:
     for r in data["summary"]:
         name = f"**{r['schedule']}**" if r["schedule"] == data["chosen"] else r["schedule"]
         seeds = ", ".join(f"{v:.2f}" for v in r["batch: knn per seed"])
-        fails = ", ".join(k.removeprefix("meets: ") for k, v in r.items() if k.startswith("meets: ") and not v) or "–"
+        fails = ", ".join(failed_conditions(r)) or "–"
         lines.append(
             f"| {name} | {r['batch: knn']:.3f} ({seeds}) | {r['batch: knn groups']:.3f} | {r['sets: auroc']:.3f} | "
             f"{percent(r['sets: added_recall'])} | {r['sets: dropped_precision']:.2f} | {fails} |"

@@ -4,7 +4,7 @@ factors, and when the spike-and-slab prior starts to act."""
 
 from __future__ import annotations
 
-from _tables_common import RESULTS, load, mean, pm, rel, seeds_text, subtyping_values
+from _tables_common import RESULTS, failed_conditions, load, mean, pm, rel, seeds_text, subtyping_values
 
 STRUCTURES = "subtyping_structures.json"
 START = "factor_start.json"
@@ -242,7 +242,7 @@ def table_sparsity_onset() -> list[str]:
     ]
     for r in data["summary"]:
         planted = " / ".join(f"{mean(r[f'planted {k}: kept']):.1f}" for k in (4, 8))
-        failed = [k.split(": ")[1] for k in r if k.startswith("meets: ") and not r[k]]
+        failed = failed_conditions(r)
         meets = "all" if not failed else "not " + ", ".join(failed)
         for i, dataset in enumerate(("breast_tcga", "rosmap")):
             head = f"| {r['schedule']} |" if i == 0 else "| |"

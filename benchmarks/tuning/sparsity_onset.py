@@ -89,8 +89,9 @@ def markdown(summary: pd.DataFrame, base: str, chosen: str | None, seeds) -> str
     met = ts.constraints(summary, base)
     for (_, r), (_, m) in zip(summary.iterrows(), met.iterrows(), strict=True):
         cka = " / ".join(f"{r[f'{d}: cka']:.3f}" for d in ts.DATASETS)
-        meets = "all" if m.all() else "not " + ", ".join(k for k, v in m.items() if not v)
-        lines.append(f"| {r['schedule']} | {r['batch: knn']:.3f} | {r['sets: auroc']:.3f} | {cka} | {meets} |")
+        lines.append(
+            f"| {r['schedule']} | {r['batch: knn']:.3f} | {r['sets: auroc']:.3f} | {cka} | {ts.meets_text(m)} |"
+        )
     lines += ["", f"Chosen: {chosen if chosen is not None else 'none meets every condition'}."]
     return "\n".join(lines)
 
@@ -100,12 +101,10 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="fits run at once, each in its own process")
     args = parser.parse_args(argv)
     prov = common.provenance(__file__, argv)
-    quick_train = {"max_epochs": 20, "n_epochs_kl_warmup": 5, "early_stopping_patience": 5}
-    onsets, train_kwargs = (QUICK_ONSETS, quick_train) if args.quick else (ONSETS, {})
+    onsets, train_kwargs = (QUICK_ONSETS, ts.QUICK_TRAIN) if args.quick else (ONSETS, {})
     base = arm(onsets[0], onsets[0])
-    datasets = (*ts.ALL_DATA, *ts.CONSTRAINTS)
     jobs = [
-        (onset, data, seed, train_kwargs, args.quick) for onset in onsets for data in datasets for seed in args.seeds
+        (onset, data, seed, train_kwargs, args.quick) for onset in onsets for data in ts.JOB_DATA for seed in args.seeds
     ]
     df, summary, chosen = ts.run_rule(_job, jobs, args.workers, base)
     text = markdown(summary, base, chosen, args.seeds)

@@ -100,6 +100,10 @@ SCHEDULES = {name: {**PREVIOUS, **changes} for name, changes in CHANGES.items()}
 TEST_SHARE, VALIDATION_SHARE = 0.2, 0.2
 #: the constraints' data (see the docstring), run for every schedule and seed besides ``ALL_DATA``
 CONSTRAINTS = ("batch", "sets")
+#: every data set an arm of the rule is run on
+JOB_DATA = (*ALL_DATA, *CONSTRAINTS)
+#: ``--quick``: a check that the pipeline runs, not a result
+QUICK_TRAIN = {"max_epochs": 20, "n_epochs_kl_warmup": 5, "early_stopping_patience": 5}
 MAX_BATCH_KNN = 0.65
 
 
@@ -291,6 +295,11 @@ def choose(summary: pd.DataFrame, base_name: str = BASE) -> str | None:
     return None if ok.empty else str(ok.sort_values("test").iloc[0]["schedule"])
 
 
+def meets_text(met: pd.Series) -> str:
+    """One row of :func:`constraints` as a table cell: ``all``, or the conditions not met."""
+    return "all" if met.all() else "not " + ", ".join(k for k, v in met.items() if not v)
+
+
 def cohort_rows(r: pd.Series, tail) -> list[str]:
     """The first table's rows of one summary row ``r``, one per cohort: the schedule, its planted counts (in range
     on every seed or not) and AUROC on the first row, the cohort, its test criterion and the paired difference to the
@@ -346,11 +355,10 @@ def markdown(summary: pd.DataFrame, chosen: str | None, seeds) -> str:
     for (_, r), (_, m) in zip(summary.iterrows(), met.iterrows(), strict=True):
         per_seed = ", ".join(f"{v:.2f}" for v in r["batch: knn per seed"])
         cka = " / ".join(f"{r[f'{d}: cka']:.3f}" for d in DATASETS)
-        meets = "all" if m.all() else "not " + ", ".join(k for k, v in m.items() if not v)
         lines.append(
             f"| {r['schedule']} | {r['batch: knn']:.3f} ({per_seed}) | {r['batch: knn groups']:.3f} | "
             f"{r['sets: auroc']:.3f} | {r['sets: added_recall']:.2f} | {r['sets: dropped_precision']:.2f} | {cka} | "
-            f"{meets} |"
+            f"{meets_text(m)} |"
         )
     lines += ["", f"Chosen: {chosen if chosen is not None else 'none meets every condition'}."]
     return "\n".join(lines)
@@ -381,10 +389,8 @@ def main(argv=None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="fits run at once, each in its own process")
     args = parser.parse_args(argv)
     prov = common.provenance(__file__, argv)
-    quick_train = {"max_epochs": 20, "n_epochs_kl_warmup": 5, "early_stopping_patience": 5}
-    names, train_kwargs = (list(SCHEDULES)[:2], quick_train) if args.quick else (list(SCHEDULES), {})
-    datasets = (*ALL_DATA, *CONSTRAINTS)
-    jobs = [(name, data, seed, train_kwargs, args.quick) for name in names for data in datasets for seed in args.seeds]
+    names, train_kwargs = (list(SCHEDULES)[:2], QUICK_TRAIN) if args.quick else (list(SCHEDULES), {})
+    jobs = [(name, data, seed, train_kwargs, args.quick) for name in names for data in JOB_DATA for seed in args.seeds]
     df, summary, chosen = run_rule(_job, jobs, args.workers)
     text = markdown(summary, chosen, args.seeds)
     settings = {"schedules": {k: SCHEDULES[k] for k in names}, "base": BASE, "prior": PRIOR, "seeds": args.seeds}
