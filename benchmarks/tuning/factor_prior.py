@@ -39,11 +39,12 @@ DATASETS = ("breast_tcga", "rosmap")
 ALL_DATA = (*(f"planted {k}" for k in PLANTED), *DATASETS)
 
 
-def run(config, data: str, seed: int, train_kwargs: dict) -> dict:
+def run(config, data: str, seed: int, train_kwargs: dict, model_kwargs: dict | None = None) -> dict:
+    """One fit with the prior ``config`` (λ0, λ_f) and further POEMS arguments ``model_kwargs`` on ``data``."""
     import poems_mu as pm
     from poems_mu.datasets._synthetic import grouped_auroc
 
-    model_kwargs = {"lambda0": config[0], "lambda_factor": config[1]}
+    model_kwargs = {**(model_kwargs or {}), "lambda0": config[0], "lambda_factor": config[1]}
     rec = {"lambda0": config[0], "lambda_factor": config[1], "data": data, "seed": seed}
     if data.startswith("planted"):
         k_true = int(data.split()[1])

@@ -51,7 +51,8 @@ def arm(onset: int, kl_warmup: int) -> str:
 
 def _job(job: tuple) -> dict:
     onset, data, seed, train_kwargs, quick = job
-    rec = ts._job((SCHEDULE, data, seed, {**train_kwargs, "plan_kwargs": {"n_epochs_sparsity_warmup": onset}}, quick))
+    train_kwargs = {**train_kwargs, "plan_kwargs": {"n_epochs_sparsity_warmup": onset}}
+    rec = ts._job((SCHEDULE, data, seed, train_kwargs, quick, {}))
     kl_warmup = train_kwargs.get("n_epochs_kl_warmup", ts.SCHEDULES[SCHEDULE]["n_epochs_kl_warmup"])
     return {**rec, "schedule": arm(onset, kl_warmup), "onset": onset}
 

@@ -138,7 +138,7 @@ def criterion_at_means(model, mdata, rows: np.ndarray) -> float:
     return total / count
 
 
-def run_cohort(schedule: str, data: str, seed: int, train_kwargs: dict) -> dict:
+def run_cohort(schedule: str, data: str, seed: int, train_kwargs: dict, model_kwargs: dict | None = None) -> dict:
     """One cohort fit on the seed's split; the record keeps the embedding of every sample under ``"z"``."""
     from _baselines import train_on_split
 
@@ -146,7 +146,7 @@ def run_cohort(schedule: str, data: str, seed: int, train_kwargs: dict) -> dict:
 
     mdata = getattr(pm.datasets, data)()
     split = cohort_split(mdata.n_obs, seed)
-    model_kwargs = {"lambda0": PRIOR[0], "lambda_factor": PRIOR[1]}
+    model_kwargs = {**(model_kwargs or {}), "lambda0": PRIOR[0], "lambda_factor": PRIOR[1]}
     model, _, _, train_s = train_on_split(mdata, split, seed, model_kwargs, {**SCHEDULES[schedule], **train_kwargs})
     full = mdata.copy()
     pm.POEMS.setup_mudata(full)  # the training samples' setup, transferred: the test part touches nothing
@@ -168,14 +168,16 @@ def run_cohort(schedule: str, data: str, seed: int, train_kwargs: dict) -> dict:
     }
 
 
-def run_batch(schedule: str, seed: int, train_kwargs: dict, quick: bool) -> dict:
+def run_batch(schedule: str, seed: int, train_kwargs: dict, quick: bool, model_kwargs: dict | None = None) -> dict:
     """``batch_planted.py``'s data with ``batch_key``: the batch's and the groups' 10-NN accuracy on the latent."""
     import batch_planted as bp
 
     size = {"n": bp.QUICK["n"], "scale": bp.QUICK["scale"]} if quick else {}
     mdata, _ = common.planted("batched", seed, **size)
     train = {**SCHEDULES[schedule], **train_kwargs}
-    model, wall = common.train_poems(mdata, seed, {"n_latent": bp.N_LATENT}, {"batch_key": "batch"}, train)
+    model, wall = common.train_poems(
+        mdata, seed, {**(model_kwargs or {}), "n_latent": bp.N_LATENT}, {"batch_key": "batch"}, train
+    )
     z = model.get_latent_representation()
     return {
         "knn_batch": common.knn_cv(z, mdata.obs["batch"].to_numpy()),
@@ -184,13 +186,16 @@ def run_batch(schedule: str, seed: int, train_kwargs: dict, quick: bool) -> dict
     }
 
 
-def run_sets(schedule: str, seed: int, train_kwargs: dict) -> dict:
+def run_sets(schedule: str, seed: int, train_kwargs: dict, model_kwargs: dict | None = None) -> dict:
     """``feature_sets_planted.py --weak``'s data with its sets: how well the sets' factors find the true supports."""
     import feature_sets_planted as fs
 
     d = fs.data(seed, fs.WRONG[0], weak=True)
     model, wall = common.train_poems(
-        d.mdata, seed, {"feature_sets": d.net}, train_kwargs={**SCHEDULES[schedule], **train_kwargs}
+        d.mdata,
+        seed,
+        {**(model_kwargs or {}), "feature_sets": d.net},
+        train_kwargs={**SCHEDULES[schedule], **train_kwargs},
     )
     scores = fs.score_informed(model, d)
     keys = ("auroc", "added_recall", "added_precision", "dropped_precision", "dropped_recall")
@@ -198,21 +203,23 @@ def run_sets(schedule: str, seed: int, train_kwargs: dict) -> dict:
 
 
 def _job(job: tuple) -> dict:
-    schedule, data, seed, train_kwargs, quick = job
+    """One fit of a schedule: ``(schedule, data, seed, train_kwargs, quick, model_kwargs)``, the last two arguments
+    added to the schedule's and to the package's defaults (the prior stays :data:`PRIOR`)."""
+    schedule, data, seed, train_kwargs, quick, model_kwargs = job
     common.quiet()
     if data.startswith("planted"):
         start = time.perf_counter()
-        rec = run_planted(PRIOR, data, seed, {**SCHEDULES[schedule], **train_kwargs})
+        rec = run_planted(PRIOR, data, seed, {**SCHEDULES[schedule], **train_kwargs}, model_kwargs)
         rec.update(schedule=schedule, train_s=time.perf_counter() - start)
     elif data in CONSTRAINTS:
         scores = (
-            run_batch(schedule, seed, train_kwargs, quick)
+            run_batch(schedule, seed, train_kwargs, quick, model_kwargs)
             if data == "batch"
-            else run_sets(schedule, seed, train_kwargs)
+            else run_sets(schedule, seed, train_kwargs, model_kwargs)
         )
         rec = {"schedule": schedule, "data": data, "seed": seed, **scores}
     else:
-        rec = run_cohort(schedule, data, seed, train_kwargs)
+        rec = run_cohort(schedule, data, seed, train_kwargs, model_kwargs)
     print(json.dumps({k: v for k, v in rec.items() if k != "z"}, default=float), flush=True)
     return rec
 
@@ -390,7 +397,9 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     prov = common.provenance(__file__, argv)
     names, train_kwargs = (list(SCHEDULES)[:2], QUICK_TRAIN) if args.quick else (list(SCHEDULES), {})
-    jobs = [(name, data, seed, train_kwargs, args.quick) for name in names for data in JOB_DATA for seed in args.seeds]
+    jobs = [
+        (name, data, seed, train_kwargs, args.quick, {}) for name in names for data in JOB_DATA for seed in args.seeds
+    ]
     df, summary, chosen = run_rule(_job, jobs, args.workers)
     text = markdown(summary, chosen, args.seeds)
     settings = {"schedules": {k: SCHEDULES[k] for k in names}, "base": BASE, "prior": PRIOR, "seeds": args.seeds}
