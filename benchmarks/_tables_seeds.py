@@ -1,14 +1,16 @@
 """The generated blocks of the benchmarks about what moves with the training seed (``benchmarks/tables.py``): what in
-a seed and in training moves a run (``seed_sources.json``), and the consensus of several runs (``consensus.json``:
-its table and the sentence that the README and the model page quote)."""
+a seed and in training moves a run (``seed_sources.json``), the encoders' dropout under the training schedule's rule
+(``dropout.json``), and the consensus of several runs (``consensus.json``: its table and the sentence that the README
+and the model page quote)."""
 
 from __future__ import annotations
 
-from _tables_common import kept_origin, load, rel
+from _tables_common import failed_conditions, kept_origin, load, rel, seeds_text
 
 CONSENSUS = "consensus.json"
 SOURCES = "seed_sources.json"
 SCHEDULE = "train_schedule.json"  # its grid names the schedule variants of seed_sources.py
+DROPOUT = "dropout.json"
 COLUMNS = (
     ("kmeans_nmi", "all", "NMI, all"),
     ("kmeans_nmi", "test", "NMI, test"),
@@ -152,4 +154,43 @@ def value_schedule_seeds() -> str:
         "the ARI between the runs' k-means partitions / the CKA between their embeddings / the held-out criterion "
         f"/ the scored NMI's SD over seeds are {'; '.join(parts)} (the paper's split, training seeds "
         f"0–{data['settings']['seeds'] - 1}, {rel(SOURCES)})"
+    )
+
+
+def value_dropout() -> str:
+    """One sentence: the test criterion, the seeds' agreement (CKA, partitions) and the scored NMI's spread at each
+    dropout rate on both cohorts, the conditions the lower rates fail, and the rule's choice."""
+    data = load(DROPOUT)
+    st = data["settings"]
+    rows = data["summary"]
+    parts = {(p["schedule"], p["data"]): p for p in data["partitions"]}
+    chosen = next(
+        (f"{rate:g}" for rate, r in zip(st["rates"], rows, strict=True) if r["schedule"] == data["chosen"]), "none"
+    )
+
+    def seq(values, fmt: str) -> str:
+        return " / ".join(format(v, fmt) for v in values)
+
+    def per_cohort(dataset: str) -> str:
+        scores = [parts[(r["schedule"], dataset)] for r in rows]
+        lower = seq((r[f"{dataset}: better on"].split(" of ")[0] for r in rows[1:]), "s")
+        return (
+            f"{dataset}'s test criterion is {seq((r[f'{dataset}: test'] for r in rows), '.1f')} per sample (the "
+            f"lower rates' below the default's on {lower} of {len(st['seeds'])} seeds), the CKA between seeds "
+            f"{seq((r[f'{dataset}: cka'] for r in rows), '.3f')}, the ARI between the seeds' k-means partitions "
+            f"{seq((p['agreement'] for p in scores), '.2f')} and the scored NMI's SD over seeds "
+            f"{seq((p['nmi_sd'] for p in scores), '.3f')}"
+        )
+
+    failed = "; ".join(
+        f"{rate:g}: {', '.join(failed_conditions(r))}"
+        for rate, r in zip(st["rates"], rows, strict=True)
+        if failed_conditions(r)
+    )
+    return (
+        f"at dropout {seq(st['rates'], 'g')} "
+        + "; ".join(per_cohort(d) for d in ("breast_tcga", "rosmap"))
+        + (f"; the lower rates fail the rule's conditions ({failed})" if failed else "")
+        + f", and the rule keeps {chosen} ({rel(DROPOUT)}, `train_schedule.py`'s protocol: a "
+        f"split drawn per seed, seeds {seeds_text(st['seeds'])})"
     )

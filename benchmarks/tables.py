@@ -63,6 +63,7 @@ from _tables_seeds import (
     value_batch_count,
     value_consensus,
     value_consensus_kmeans,
+    value_dropout,
     value_schedule_seeds,
 )
 from _tables_sets import table_feature_sets, table_feature_sets_breast
@@ -140,6 +141,7 @@ BLOCKS: dict[str, Callable] = {
     "schedule_seeds": value_schedule_seeds,
     "sparsity_onset": table_sparsity_onset,
     "sparsity_onset_summary": value_sparsity_onset,
+    "dropout_rule": value_dropout,
     "spike_rate": table_spike_rate,
     "spike_rate_summary": value_spike_rate,
     "train_schedule": table_train_schedule,
