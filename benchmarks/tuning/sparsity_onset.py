@@ -79,21 +79,7 @@ def markdown(summary: pd.DataFrame, base: str, chosen: str | None, seeds) -> str
                 f"{r[f'{data}: best epoch']:.0f} | {r[f'{data}: cka']:.3f}"
             ),
         )
-    lines += [
-        "",
-        f"Constraints: *batch*: 10-NN accuracy of the planted batch (at most {ts.MAX_BATCH_KNN:g}); *sets*: AUROC of "
-        "the weak sets' factors (at least the default's); *CKA* (breast_tcga / rosmap, at least the default's).",
-        "",
-        "| onset | batch KNN | sets AUROC | CKA | meets |",
-        "|---|---|---|---|---|",
-    ]
-    met = ts.constraints(summary, base)
-    for (_, r), (_, m) in zip(summary.iterrows(), met.iterrows(), strict=True):
-        cka = " / ".join(f"{r[f'{d}: cka']:.3f}" for d in ts.DATASETS)
-        lines.append(
-            f"| {r['schedule']} | {r['batch: knn']:.3f} | {r['sets: auroc']:.3f} | {cka} | {ts.meets_text(m)} |"
-        )
-    lines += ["", f"Chosen: {chosen if chosen is not None else 'none meets every condition'}."]
+    lines += ts.constraint_lines(summary, base, "onset", chosen)
     return "\n".join(lines)
 
 

@@ -307,6 +307,24 @@ def meets_text(met: pd.Series) -> str:
     return "all" if met.all() else "not " + ", ".join(k for k, v in met.items() if not v)
 
 
+def constraint_lines(summary: pd.DataFrame, base_name: str, arm_title: str, chosen: str | None) -> list[str]:
+    """The constraints' table of a rule run against ``base_name`` (one row per arm, headed ``arm_title``: the batch
+    KNN, the sets' AUROC, the CKA on both cohorts and the conditions met) and the line naming the choice."""
+    lines = [
+        "",
+        f"Constraints: *batch*: 10-NN accuracy of the planted batch (at most {MAX_BATCH_KNN:g}); *sets*: AUROC of "
+        "the weak sets' factors (at least the default's); *CKA* (breast_tcga / rosmap, at least the default's).",
+        "",
+        f"| {arm_title} | batch KNN | sets AUROC | CKA | meets |",
+        "|---|---|---|---|---|",
+    ]
+    met = constraints(summary, base_name)
+    for (_, r), (_, m) in zip(summary.iterrows(), met.iterrows(), strict=True):
+        cka = " / ".join(f"{r[f'{d}: cka']:.3f}" for d in DATASETS)
+        lines.append(f"| {r['schedule']} | {r['batch: knn']:.3f} | {r['sets: auroc']:.3f} | {cka} | {meets_text(m)} |")
+    return [*lines, "", f"Chosen: {chosen if chosen is not None else 'none meets every condition'}."]
+
+
 def cohort_rows(r: pd.Series, tail) -> list[str]:
     """The first table's rows of one summary row ``r``, one per cohort: the schedule, its planted counts (in range
     on every seed or not) and AUROC on the first row, the cohort, its test criterion and the paired difference to the
