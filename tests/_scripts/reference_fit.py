@@ -12,7 +12,8 @@ batch and a continuous covariate and given library sizes, ``n_latent=6``, ``nb``
 signed effective loadings, imputations with their SD, θ and σ, and the variance explained.
 
 ``tests/model/test_reference_fit.py`` compares fresh runs with the arrays stored in ``tests/_reference/`` (written by
-this script).
+this script), one recording per kind of CPU (``<fit>_fit.<machine>.npz``): the last bits of the arithmetic depend on
+the CPU's vendor and instruction set, and a fresh fit must equal every array of one recording.
 """
 
 import logging
