@@ -192,5 +192,23 @@ def value_dropout() -> str:
         + "; ".join(per_cohort(d) for d in ("breast_tcga", "rosmap"))
         + (f"; the lower rates fail the rule's conditions ({failed})" if failed else "")
         + f", and the rule keeps {chosen} ({rel(DROPOUT)}, `train_schedule.py`'s protocol: a "
-        f"split drawn per seed, seeds {seeds_text(st['seeds'])})"
+        f"split drawn per seed, seeds {seeds_text(st['seeds'])}){_same_schedule_elsewhere(data, rows[0])}"
+    )
+
+
+def _same_schedule_elsewhere(data: dict, base: dict) -> str:
+    """A clause comparing ``dropout.json``'s default arm with the same schedule's row of ``train_schedule.json`` when
+    the two ran on different kinds of CPU (whose arithmetic differs in the last bits)."""
+    schedule = load(SCHEDULE)
+    cpu, other = data["provenance"]["machine"]["cpu"], schedule["provenance"]["machine"]["cpu"]
+    name = next(n for n, v in schedule["settings"]["schedules"].items() if v == data["settings"]["schedule"])
+    row = next(r for r in schedule["summary"] if r["schedule"] == name)
+    if cpu == other:
+        return ""
+    gaps = " and ".join(f"{abs(base[f'{d}: test'] - row[f'{d}: test']):.2f}" for d in ("breast_tcga", "rosmap"))
+    kept = all(base[f"{d}: kept"] == row[f"{d}: kept"] for d in ("breast_tcga", "rosmap"))
+    return (
+        f". Its default arm is the default row of {rel(SCHEDULE)}, run on an {cpu} where that one ran on an {other}: "
+        f"the test criteria differ by {gaps} per sample, the factors kept {'not at all' if kept else 'too'}; compare "
+        "within one run"
     )
