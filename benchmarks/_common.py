@@ -90,8 +90,9 @@ class _Parser(argparse.ArgumentParser):
         return ns
 
 
-def arguments(seeds: Sequence[int] | None = (0,), quick: bool = True) -> argparse.ArgumentParser:
-    """The standard arguments as an argparse parent: ``--seeds`` (unless None), ``--quick``, ``--out``."""
+def arguments(seeds: Sequence[int] | None = (0,), quick: bool = True, workers: bool = False) -> argparse.ArgumentParser:
+    """The standard arguments as an argparse parent: ``--seeds`` (unless None), ``--quick``, ``--out`` and, with
+    ``workers``, ``--workers`` (the processes of :func:`map_jobs`)."""
     parent = argparse.ArgumentParser(add_help=False)
     if seeds is not None:
         parent.add_argument("--seeds", type=int, nargs="+", default=list(seeds), help="seeds (default: %(default)s)")
@@ -102,13 +103,19 @@ def arguments(seeds: Sequence[int] | None = (0,), quick: bool = True) -> argpars
     parent.add_argument(
         "--out", type=Path, default=None, help="results folder (default: benchmarks/results; with --quick .../quick)"
     )
+    if workers:
+        parent.add_argument("--workers", type=int, default=1, help="fits run at once, each in its own process")
     return parent
 
 
-def parser(doc: str, seeds: Sequence[int] | None = (0,), quick: bool = True) -> argparse.ArgumentParser:
+def parser(
+    doc: str, seeds: Sequence[int] | None = (0,), quick: bool = True, workers: bool = False
+) -> argparse.ArgumentParser:
     """A script's parser: its docstring as the description and the :func:`arguments`."""
     return _Parser(
-        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[arguments(seeds, quick)]
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[arguments(seeds, quick, workers)],
     )
 
 

@@ -191,12 +191,11 @@ def keep_rows(path: Path, results: dict, factors: dict, sizes, groups: int) -> d
 
 
 def main(argv=None) -> None:
-    p = common.parser(__doc__, seeds=None)
+    p = common.parser(__doc__, seeds=None, workers=True)
     p.add_argument("--datasets", nargs="+", default=list(DATASETS))
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--sizes", nargs="+", type=int, default=list(SIZES), help="runs per consensus")
     p.add_argument("--groups", type=int, default=GROUPS, help="consensuses per size")
-    p.add_argument("--workers", type=int, default=1, help="processes (each fit on one thread)")
     p.add_argument("--keep", type=Path, help="an earlier consensus.json whose rows of the methods not fitted are kept")
     args = p.parse_args(argv)
     prov = common.provenance(__file__, argv)

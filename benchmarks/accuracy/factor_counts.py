@@ -95,9 +95,8 @@ def run(job) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    p = common.parser(__doc__, seeds=[0, 1, 2, 3, 4])
+    p = common.parser(__doc__, seeds=[0, 1, 2, 3, 4], workers=True)
     p.add_argument("--data", nargs="+", default=["planted_4", "planted_8", "breast_tcga", "rosmap"])
-    p.add_argument("--workers", type=int, default=1, help="processes (each fit on one thread)")
     args = p.parse_args(argv)
     prov = common.provenance(__file__, argv)
     train_kwargs = {"max_epochs": 20, "n_epochs_kl_warmup": 5} if args.quick else {}

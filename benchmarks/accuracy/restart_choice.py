@@ -52,10 +52,9 @@ def fit(job) -> dict:
 
 
 def main(argv=None) -> None:
-    p = common.parser(__doc__, seeds=None)
+    p = common.parser(__doc__, seeds=None, workers=True)
     p.add_argument("--restarts", type=int, default=3, help="R: runs per group")
     p.add_argument("--groups", type=int, default=5, help="G: groups")
-    p.add_argument("--workers", type=int, default=1, help="processes (each fit on one thread)")
     args = p.parse_args(argv)
     prov = common.provenance(__file__, argv)
     r, g = (2, 2) if args.quick else (args.restarts, args.groups)

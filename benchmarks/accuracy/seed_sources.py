@@ -151,10 +151,9 @@ def markdown(results: dict, seeds: int) -> str:
 def main(argv=None) -> None:
     from _baselines import load_dataset, paper_split
 
-    p = common.parser(__doc__, seeds=None)
+    p = common.parser(__doc__, seeds=None, workers=True)
     p.add_argument("--n-seeds", type=int, default=SEEDS, help="S: training seeds per variant")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--workers", type=int, default=1, help="processes (each fit on one thread)")
     args = p.parse_args(argv)
     prov = common.provenance(__file__, argv)
     datasets, seeds = (DATASETS[:1], 3) if args.quick else (DATASETS, args.n_seeds)

@@ -118,8 +118,7 @@ def markdown(summary: pd.DataFrame, parts: pd.DataFrame, base: str, chosen: str 
 
 
 def main(argv=None) -> None:
-    parser = common.parser(__doc__, seeds=[0, 1, 2, 3, 4])
-    parser.add_argument("--workers", type=int, default=1, help="fits run at once, each in its own process")
+    parser = common.parser(__doc__, seeds=[0, 1, 2, 3, 4], workers=True)
     args = parser.parse_args(argv)
     prov = common.provenance(__file__, argv)
     rates, train_kwargs = (RATES[:2], ts.QUICK_TRAIN) if args.quick else (RATES, {})

@@ -91,8 +91,7 @@ def choose(df: pd.DataFrame) -> tuple[float, float] | None:
 
 
 def main(argv=None) -> None:
-    parser = common.parser(__doc__, seeds=[0, 1, 2])
-    parser.add_argument("--workers", type=int, default=1, help="fits run at once, each in its own process")
+    parser = common.parser(__doc__, seeds=[0, 1, 2], workers=True)
     args = parser.parse_args(argv)
     prov = common.provenance(__file__, argv)
     grid, train_kwargs = (GRID[-1:], {"max_epochs": 20, "n_epochs_kl_warmup": 5}) if args.quick else (GRID, {})

@@ -83,8 +83,7 @@ def markdown(rows: list[dict], seeds) -> str:
 
 
 def main(argv=None) -> None:
-    parser = common.parser(__doc__, seeds=[0, 1, 2, 3, 4])
-    parser.add_argument("--workers", type=int, default=1, help="fits run at once, each in its own process")
+    parser = common.parser(__doc__, seeds=[0, 1, 2, 3, 4], workers=True)
     args = parser.parse_args(argv)
     prov = common.provenance(__file__, argv)
     rates, train_kwargs = (

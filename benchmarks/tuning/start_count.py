@@ -70,8 +70,7 @@ def run(job) -> list[dict]:
 
 
 def main(argv=None) -> None:
-    p = common.parser(__doc__, seeds=[0, 1, 2, 3, 4])
-    p.add_argument("--workers", type=int, default=1, help="processes (each fit on one thread)")
+    p = common.parser(__doc__, seeds=[0, 1, 2, 3, 4], workers=True)
     args = p.parse_args(argv)
     prov = common.provenance(__file__, argv)
     train_kwargs = {"max_epochs": 20, "n_epochs_kl_warmup": 5} if args.quick else {}
